@@ -1,0 +1,34 @@
+"""Errors a shopper or shop owner can read.
+
+Every exception raised on purpose by the engine derives from :class:`ShopLensError`; its message is
+written for the person in front of the screen (what went wrong and what to do), so the UI and the API
+can show it as it is. Anything else escaping the engine is a bug.
+"""
+
+
+class ShopLensError(Exception):
+    """Base class: ``str(error)`` is a complete, user-facing sentence."""
+
+
+class InvalidInputError(ShopLensError):
+    """A query input (text, image, audio, filter) cannot be used."""
+
+
+class NoSpeechError(InvalidInputError):
+    """The audio decoded fine but holds no speech to search for."""
+
+
+class CatalogueError(ShopLensError):
+    """The catalogue file as a whole cannot be read (single bad rows are reported, not raised)."""
+
+
+class ModelUnavailableError(ShopLensError):
+    """Model weights could not be loaded (no network, wrong name, unreadable checkpoint)."""
+
+
+class IndexMismatchError(ShopLensError):
+    """The vector index was built by another model or with another dimension."""
+
+
+class StoreUnavailableError(ShopLensError):
+    """The Chroma database cannot be opened or reached."""

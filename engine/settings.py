@@ -1,0 +1,83 @@
+"""Every ShopLens knob, read once from ``SHOPLENS_*`` environment variables.
+
+``Settings()`` reads the environment (and a ``.env`` file if present); the object is frozen, so the
+engine can share it freely. Each field's description is the README's settings table.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+BUNDLED_CATALOGUE = PROJECT_ROOT / "assets" / "catalogue" / "products.jsonl"
+
+RANDOM_WEIGHTS = frozenset({"", "none", "random"})
+
+
+class Settings(BaseSettings):
+    """ShopLens configuration; environment variable = ``SHOPLENS_`` + field name in capitals."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SHOPLENS_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    # --- data ---------------------------------------------------------------------------------
+    data_dir: Path = Field(Path("data"), description="Where the embedded Chroma index and caches live.")
+    catalog: Path = Field(
+        BUNDLED_CATALOGUE, description="Catalogue (JSONL or CSV) that `python app.py` indexes and serves."
+    )
+    index_on_start: bool = Field(True, description="Bring the index up to date with the catalogue at start.")
+
+    # --- models -------------------------------------------------------------------------------
+    clip_model: str = Field("ViT-B-32", description="open_clip model name, or an `hf-hub:` id.")
+    clip_pretrained: str = Field(
+        "laion2b_s34b_b79k",
+        description="open_clip pretrained tag, or a local checkpoint path; `none` = random weights (tests).",
+    )
+    clip_config_dir: Path | None = Field(
+        None, description="Extra open_clip model configs (a JSON file or a folder of them) to register."
+    )
+    whisper_model: str = Field("base", description="Whisper model name (`tiny.en`, `base`, ...) or a `.pt` path.")
+    whisper_language: str | None = Field(None, description="Force a spoken language (e.g. `en`, `zh`); empty = detect.")
+    model_cache_dir: Path | None = Field(None, description="Where downloaded weights are cached (library default if empty).")
+    device: Literal["auto", "cpu", "cuda", "mps"] = Field("auto", description="Torch device; `auto` picks CUDA when present.")
+    batch_size: int = Field(32, ge=1, le=1024, description="Images or texts per model call while indexing.")
+    random_seed: int = Field(0, description="Seed for randomly initialised weights, so restarts agree.")
+
+    # --- vector store -------------------------------------------------------------------------
+    chroma_url: str | None = Field(None, description="Chroma server URL (e.g. `http://127.0.0.1:8000`); empty = embedded.")
+    collection: str = Field("shoplens_products", min_length=3, max_length=63, description="Chroma collection name.")
+
+    # --- search -------------------------------------------------------------------------------
+    top_k: int = Field(12, ge=1, le=100, description="Products returned per search.")
+    max_query_chars: int = Field(1000, ge=10, description="Longer typed queries are cut to this many characters.")
+
+    # --- uploads ------------------------------------------------------------------------------
+    max_image_bytes: int = Field(15_000_000, ge=1, description="Largest accepted image upload, in bytes.")
+    max_image_pixels: int = Field(40_000_000, ge=1, description="Largest accepted image area (decompression bomb guard).")
+    max_audio_bytes: int = Field(25_000_000, ge=1, description="Largest accepted audio upload, in bytes.")
+    max_audio_seconds: float = Field(30.0, gt=0, description="Speech kept from a clip, in seconds.")
+    min_audio_seconds: float = Field(0.3, ge=0, description="Shorter clips are refused.")
+    long_audio: Literal["trim", "refuse"] = Field("trim", description="What to do with clips over the limit.")
+
+    # --- server -------------------------------------------------------------------------------
+    host: str | None = Field(None, description="Address the web app binds to (Gradio's default if empty).")
+    port: int | None = Field(None, description="Port of the web app (Gradio's default if empty).")
+    log_level: str = Field("INFO", description="Python logging level.")
+
+    @field_validator("clip_config_dir", "model_cache_dir", "whisper_language", "chroma_url", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @property
+    def chroma_path(self) -> Path:
+        return self.data_dir / "chroma"
+
+    @property
+    def clip_random_weights(self) -> bool:
+        return self.clip_pretrained.strip().lower() in RANDOM_WEIGHTS

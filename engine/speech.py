@@ -1,0 +1,191 @@
+"""Speech to text with openai-whisper, with our own careful audio decoding.
+
+Whisper's ``load_audio`` hands any path to ``ffmpeg``; an uploaded playlist or concat script could
+then make ffmpeg read other files. We decode ourselves instead: only the ``file`` protocol, only
+plain audio/container demuxers, nothing read but the uploaded file, a hard time limit, and the
+ffmpeg binary that ``imageio-ffmpeg`` ships when the system has none.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import shutil
+import subprocess
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from engine.errors import InvalidInputError, ModelUnavailableError, NoSpeechError
+from engine.settings import Settings
+from engine.torch_utils import resolve_device
+
+log = logging.getLogger(__name__)
+
+SAMPLE_RATE = 16_000
+ALLOWED_DEMUXERS = "wav,mp3,ogg,flac,matroska,webm,mov,mp4,m4a,aac,aiff,caf"
+SUPPORTED = "wav, mp3, m4a, ogg, webm or flac"
+FFMPEG_TIMEOUT_S = 60
+SILENCE_RMS = 3e-4  # about -70 dBFS: digital silence or a muted microphone
+NON_SPEECH = re.compile(r"\[[^\]]*\]|\([^)]*\)|[♪♫*]+")
+
+# Segment filters on top of Whisper's own: stricter, because searching for a phrase Whisper
+# invented from noise is worse than asking the shopper to try again.
+MAX_NO_SPEECH_PROB = 0.5
+MIN_AVG_LOGPROB = -1.2
+MAX_COMPRESSION_RATIO = 2.4
+
+
+@dataclass(frozen=True)
+class Transcript:
+    text: str
+    language: str
+    seconds: float  # audio used for recognition
+    trimmed: bool  # the clip was longer than the limit and only its start was used
+
+
+def ffmpeg_executable() -> str:
+    """The system ffmpeg, else the binary that the imageio-ffmpeg wheel ships."""
+    system = shutil.which("ffmpeg")
+    if system:
+        return system
+    try:
+        import imageio_ffmpeg
+
+        return imageio_ffmpeg.get_ffmpeg_exe()
+    except (ImportError, RuntimeError) as error:  # pragma: no cover - install problem
+        raise ModelUnavailableError("No ffmpeg found: install ffmpeg or `pip install imageio-ffmpeg`.") from error
+
+
+class SpeechRecognizer:
+    """Decodes an uploaded clip and transcribes it; the Whisper model loads once, on first use."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._model = None
+        self._load_lock = threading.Lock()
+        self._run_lock = threading.Lock()
+
+    # --- audio ----------------------------------------------------------------------------------
+    def decode(self, path: str | Path) -> tuple[np.ndarray, bool]:
+        """Mono 16 kHz float32 samples of the clip (at most the configured length) and whether it was cut."""
+        path = Path(path)
+        self._check_file(path)
+        limit = self.settings.max_audio_seconds
+        command = [
+            ffmpeg_executable(), "-nostdin", "-hide_banner", "-loglevel", "error",
+            "-protocol_whitelist", "file", "-format_whitelist", ALLOWED_DEMUXERS,
+            "-t", f"{limit + 0.5:.2f}", "-i", f"file:{path.resolve()}",
+            "-vn", "-ac", "1", "-ar", str(SAMPLE_RATE), "-f", "s16le", "-",
+        ]  # fmt: skip
+        try:
+            run = subprocess.run(command, capture_output=True, timeout=FFMPEG_TIMEOUT_S, check=False)
+        except subprocess.TimeoutExpired as error:
+            raise InvalidInputError("The audio file took too long to decode; try a shorter clip.") from error
+        if run.returncode != 0:
+            log.info("ffmpeg refused %s: %s", path.name, run.stderr.decode(errors="replace").strip()[-300:])
+            raise InvalidInputError(f"This file is not audio we can read. Please upload {SUPPORTED}.")
+        samples = np.frombuffer(run.stdout, np.int16).astype(np.float32) / 32768.0
+        return self._enforce_length(samples)
+
+    def _check_file(self, path: Path) -> None:
+        if not path.is_file():
+            raise InvalidInputError("The audio upload did not arrive; please try again.")
+        size = path.stat().st_size
+        if size == 0:
+            raise InvalidInputError("The audio file is empty.")
+        if size > self.settings.max_audio_bytes:
+            raise InvalidInputError(
+                f"The audio file is too large ({size / 1e6:.1f} MB; limit {self.settings.max_audio_bytes / 1e6:.0f} MB)."
+            )
+
+    def _enforce_length(self, samples: np.ndarray) -> tuple[np.ndarray, bool]:
+        seconds = len(samples) / SAMPLE_RATE
+        if seconds < max(self.settings.min_audio_seconds, 0.01):
+            raise InvalidInputError(
+                f"The recording is too short ({seconds:.2f} s); please say a few words."
+                if seconds
+                else "The file holds no audio."
+            )
+        limit = self.settings.max_audio_seconds
+        if seconds <= limit + 0.05:
+            return samples, False
+        if self.settings.long_audio == "refuse":
+            raise InvalidInputError(f"The recording is longer than {limit:g} s; please keep voice searches short.")
+        return samples[: int(limit * SAMPLE_RATE)], True
+
+    # --- model ----------------------------------------------------------------------------------
+    @property
+    def model(self):
+        if self._model is None:
+            with self._load_lock:
+                if self._model is None:
+                    self._model = self._load()
+        return self._model
+
+    def _load(self):
+        import whisper
+
+        name = self.settings.whisper_model
+        device = resolve_device(self.settings.device)
+        is_file = Path(name).expanduser().is_file()
+        if not is_file and name not in whisper.available_models():
+            raise ModelUnavailableError(
+                f"Unknown Whisper model '{name}'. Set SHOPLENS_WHISPER_MODEL to one of "
+                f"{', '.join(whisper.available_models())} or to a checkpoint file."
+            )
+        started = time.perf_counter()
+        log.info("loading Whisper %s on %s ...", name, device)
+        try:
+            root = str(self.settings.model_cache_dir) if self.settings.model_cache_dir else None
+            model = whisper.load_model(str(Path(name).expanduser()) if is_file else name, device=device, download_root=root)
+        except Exception as error:  # network, disk or format: one clear line for the operator
+            raise ModelUnavailableError(
+                f"Could not load Whisper model '{name}' ({type(error).__name__}: {str(error)[:160]}). "
+                "If this machine cannot download it, set SHOPLENS_WHISPER_MODEL to a local checkpoint (.pt)."
+            ) from error
+        log.info("Whisper %s ready in %.1f s (%s)", name, time.perf_counter() - started,
+                 "multilingual" if model.is_multilingual else "English only")  # fmt: skip
+        return model
+
+    def warm_up(self) -> None:
+        """Load the model and run it once, so the first voice search pays nothing extra."""
+        self._recognise(np.zeros(SAMPLE_RATE, dtype=np.float32))
+
+    # --- recognition ----------------------------------------------------------------------------
+    def transcribe(self, path: str | Path) -> Transcript:
+        samples, trimmed = self.decode(path)
+        seconds = len(samples) / SAMPLE_RATE
+        if float(np.sqrt(np.mean(samples**2))) < SILENCE_RMS:
+            raise NoSpeechError("No speech detected: the recording is silent. Check the microphone and try again.")
+        text, language = self._recognise(samples)
+        if not text:
+            raise NoSpeechError("No speech detected in the recording. Please speak clearly and try again.")
+        log.info("transcribed %.1f s of %s speech%s: %r", seconds, language, " (trimmed)" if trimmed else "", text)
+        return Transcript(text=text, language=language, seconds=seconds, trimmed=trimmed)
+
+    def _recognise(self, samples: np.ndarray) -> tuple[str, str]:
+        model = self.model
+        language = self.settings.whisper_language or (None if model.is_multilingual else "en")
+        with self._run_lock:
+            result = model.transcribe(
+                samples, fp16=False, language=language, task="transcribe", verbose=None,
+                temperature=(0.0, 0.2, 0.4), condition_on_previous_text=False,
+            )  # fmt: skip
+        kept = [segment["text"] for segment in result.get("segments", []) if _is_speech(segment)]
+        text = " ".join(NON_SPEECH.sub(" ", part).strip() for part in kept)
+        text = re.sub(r"\s+", " ", text).strip()
+        if not re.search(r"\w", text):
+            text = ""
+        return text, result.get("language") or language or "en"
+
+
+def _is_speech(segment: dict) -> bool:
+    return (
+        segment.get("no_speech_prob", 0.0) <= MAX_NO_SPEECH_PROB
+        and segment.get("avg_logprob", 0.0) >= MIN_AVG_LOGPROB
+        and segment.get("compression_ratio", 0.0) <= MAX_COMPRESSION_RATIO
+    )
