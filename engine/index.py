@@ -62,7 +62,8 @@ class Indexer:
         report = IndexReport(skipped=list(catalogue.problems))
         indexed = self.store.indexed_hashes()
         current = catalogue.by_id()
-        gone = self.store.stored_product_ids() - current.keys()
+        stored = self.store.stored_product_ids()
+        gone = stored - current.keys()
         if gone:
             self.store.delete(sorted(gone))
             report.removed = len(gone)
@@ -81,13 +82,13 @@ class Indexer:
         with bar:
             for start in range(0, len(todo), self.settings.batch_size):
                 batch = todo[start : start + self.settings.batch_size]
-                self._index_batch(batch, indexed, report)
+                self._index_batch(batch, stored, report)
                 bar.update(len(batch))
         report.seconds = time.perf_counter() - started
         log.info("index %s: %s", catalogue.path.name, report.summary())
         return report
 
-    def _index_batch(self, batch: list[tuple[Product, str]], indexed: dict[str, str], report: IndexReport) -> None:
+    def _index_batch(self, batch: list[tuple[Product, str]], stored: set[str], report: IndexReport) -> None:
         products, hashes, images = [], [], []
         for product, content_hash in batch:
             try:
@@ -105,7 +106,7 @@ class Indexer:
         text_vectors = self.embedder.embed_texts([product.embedding_text() for product in products])
         self.store.upsert(products, image_vectors, text_vectors, hashes)
         for product in products:
-            if product.id in indexed:
+            if product.id in stored:
                 report.updated += 1
             else:
                 report.added += 1

