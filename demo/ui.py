@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 
 EXAMPLES_DIR = PROJECT_ROOT / "assets" / "examples"
 INTRO = (
-    "# 🛍️ ShopLens\n"
+    "# ShopLens\n"
     "Find products by **typing**, by **photo** or by **voice** — or combine them. "
     "Click a result for details and similar items."
 )
@@ -55,7 +55,8 @@ def build_ui(shop: ShopLens) -> gr.Blocks:
     @friendly
     def search(text: str, image: Any, audio: Any, categories: list[str] | None,
                price_min: float | None, price_max: float | None):  # fmt: skip
-        filters = make_filters(categories=categories or (), price_min=price_min, price_max=price_max)
+        # Gradio's number boxes send 0 when left empty; a price bound of 0 means "any" here.
+        filters = make_filters(categories=categories or (), price_min=price_min or None, price_max=price_max or None)
         query = Query(text=text or "", image=present.upload_path(image), audio=present.upload_path(audio), filters=filters)
         result = shop.search(query)
         transcript = result.transcript.text if result.transcript else ""
@@ -93,18 +94,18 @@ def build_ui(shop: ShopLens) -> gr.Blocks:
                 with gr.Accordion("Filters", open=True):
                     categories = gr.Dropdown(choices=shop.categories(), multiselect=True, label="Category")
                     with gr.Row():
-                        price_min = gr.Number(label="Min price", minimum=0, precision=2)
-                        price_max = gr.Number(label="Max price", minimum=0, precision=2)
+                        price_min = gr.Number(label="Min price", info="0 = any", elem_id="price-min")
+                        price_max = gr.Number(label="Max price", info="0 = any", elem_id="price-max")
                 button = gr.Button("Search", variant="primary", elem_id="search-button")
                 transcript = gr.Textbox(label="You said", interactive=False, elem_id="transcript")
                 summary = gr.Markdown(elem_id="summary")
-        gallery = gr.Gallery(label="Results", columns=4, height="auto", allow_preview=False, object_fit="contain",
+        gallery = gr.Gallery(label="Results", columns=6, height="auto", allow_preview=False, object_fit="contain",
                              elem_id="results")  # fmt: skip
         with gr.Column(visible=False, elem_id="detail") as detail:
             with gr.Row():
                 detail_image = gr.Image(label="Product", interactive=False, height=360, elem_id="detail-image")
                 detail_text = gr.Markdown(elem_id="detail-text")
-            similar = gr.Gallery(label="Similar products", columns=8, height="auto", allow_preview=False,
+            similar = gr.Gallery(label="Similar products", columns=8, height=220, allow_preview=False,
                                  object_fit="contain", elem_id="similar")  # fmt: skip
 
         inputs = [text, image, audio, categories, price_min, price_max]
@@ -115,18 +116,17 @@ def build_ui(shop: ShopLens) -> gr.Blocks:
         detail_outputs = [detail, detail_image, detail_text, similar, similar_ids]
         gallery.select(show_detail, [hit_ids], detail_outputs, api_visibility="private")
         similar.select(show_detail, [similar_ids], detail_outputs, api_visibility="private")
-        _examples(inputs)
+        _examples(text, image, audio)
     return blocks
 
 
-def _examples(inputs: list[gr.components.Component]) -> None:
-    """Example queries shipped in ``assets/examples``: words, a photo, a voice clip."""
-    rows: list[list[Any]] = [
-        ["red running shoes", None, None], ["cosy wool jumper", None, None], ["小提琴", None, None],
-    ]  # fmt: skip
-    rows += [[None, str(path), None] for path in sorted(EXAMPLES_DIR.glob("photo_*.jpg"))[:2]]
-    rows += [[None, None, str(path)] for path in sorted(EXAMPLES_DIR.glob("voice_*.wav"))[:2]]
-    gr.Examples(rows, inputs[:3], label="Try these", examples_per_page=8)
+def _examples(text: gr.Textbox, image: gr.Image, audio: gr.Audio) -> None:
+    """Example queries shipped in ``assets/examples``: words, photos, voice clips."""
+    with gr.Row(equal_height=True):
+        gr.Examples([["red running shoes"], ["cosy knit jumper"], ["wooden toy train"], ["小提琴"]], [text],
+                    label="Try typing")  # fmt: skip
+        gr.Examples([[str(path)] for path in sorted(EXAMPLES_DIR.glob("photo_*.jpg"))], [image], label="Try a photo")
+        gr.Examples([[str(path)] for path in sorted(EXAMPLES_DIR.glob("voice_*.wav"))], [audio], label="Try a voice clip")
 
 
 def launch_options(shop: ShopLens) -> dict[str, Any]:

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from engine.errors import ModelUnavailableError
+from engine.errors import ModelUnavailableError, brief
 from engine.settings import Settings
 from engine.torch_utils import resolve_device
 
@@ -93,7 +93,7 @@ class ClipEmbedder:
         except Exception as error:  # unknown name, no network, bad checkpoint: one line for the operator
             raise ModelUnavailableError(
                 f"Could not load CLIP model '{name}' with weights '{pretrained}' "
-                f"({type(error).__name__}: {str(error).splitlines()[0][:160] if str(error) else ''}). "
+                f"({brief(error)}). "
                 "If this machine cannot download weights, set SHOPLENS_CLIP_PRETRAINED to a local checkpoint file."
             ) from error
         model.eval()

@@ -32,3 +32,12 @@ class IndexMismatchError(ShopLensError):
 
 class StoreUnavailableError(ShopLensError):
     """The Chroma database cannot be opened or reached."""
+
+
+def brief(error: BaseException, limit: int = 160) -> str:
+    """``Type: first sentence`` of an underlying error, short enough for a one-line message."""
+    text = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    sentence = text.split(". ")[0].rstrip(".")
+    if len(sentence) > limit:
+        sentence = sentence[: limit - 1].rsplit(" ", 1)[0] + "…"
+    return f"{type(error).__name__}: {sentence}" if sentence else type(error).__name__

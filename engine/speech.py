@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from engine.errors import InvalidInputError, ModelUnavailableError, NoSpeechError
+from engine.errors import InvalidInputError, ModelUnavailableError, NoSpeechError, brief
 from engine.settings import Settings
 from engine.torch_utils import resolve_device
 
@@ -146,7 +146,7 @@ class SpeechRecognizer:
             model = whisper.load_model(str(Path(name).expanduser()) if is_file else name, device=device, download_root=root)
         except Exception as error:  # network, disk or format: one clear line for the operator
             raise ModelUnavailableError(
-                f"Could not load Whisper model '{name}' ({type(error).__name__}: {str(error)[:160]}). "
+                f"Could not load Whisper model '{name}' ({brief(error)}). "
                 "If this machine cannot download it, set SHOPLENS_WHISPER_MODEL to a local checkpoint (.pt)."
             ) from error
         log.info("Whisper %s ready in %.1f s (%s)", name, time.perf_counter() - started,

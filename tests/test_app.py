@@ -1,0 +1,120 @@
+"""The Gradio app, launched in-process, driven through its public API with gradio_client."""
+
+import subprocess
+import sys
+
+import httpx
+import pytest
+from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
+from PIL import Image
+
+from engine.settings import BUNDLED_CATALOGUE, PROJECT_ROOT, Settings
+from tests.app_server import running_app
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory, clip_config_dir, whisper_checkpoint, shared_speech):
+    settings = Settings(
+        _env_file=None, data_dir=tmp_path_factory.mktemp("app-data"), catalog=BUNDLED_CATALOGUE,
+        clip_model="shoplens-tiny", clip_pretrained="none", clip_config_dir=clip_config_dir,
+        whisper_model=str(whisper_checkpoint), top_k=8,
+    )  # fmt: skip
+    with running_app(settings, speech=shared_speech) as (url, shop):
+        yield Client(url, verbose=False), shop
+
+
+def search(client, text="", image=None, audio=None, categories=(), price_min=None, price_max=None):
+    files = [handle_file(str(x)) if x else None for x in (image, audio)]
+    return client.predict(text, *files, list(categories), price_min, price_max, api_name="/search")
+
+
+def test_search_endpoint_is_public_and_named(app):
+    client, _ = app
+    endpoints = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
+    assert list(endpoints) == ["/search"]
+    parameters = [p["parameter_name"] for p in endpoints["/search"]["parameters"]]
+    assert parameters == ["text", "image", "audio", "categories", "price_min", "price_max"]
+
+
+def test_text_search_returns_a_captioned_gallery(app):
+    client, shop = app
+    gallery, transcript, summary = search(client, "red running shoes")
+    assert len(gallery) == 8 and transcript == "" and "8 products found" in summary
+    titles = {p.title for p in shop.store.products(sorted(shop.store.stored_product_ids())).values()}
+    for item in gallery:
+        assert item["caption"].split(" · ")[0] in titles and " · $" in item["caption"] and "★" in item["caption"]
+        with Image.open(item["image"]) as image:
+            assert image.size == (320, 320)
+
+
+def test_photo_search_with_filters(app):
+    client, shop = app
+    photo = PROJECT_ROOT / "assets" / "examples" / "photo_red_shoe.jpg"
+    gallery, _, _ = search(client, image=photo, categories=["shoes"], price_max=100)
+    assert gallery
+    by_title = {p.title: p for p in shop.store.products(sorted(shop.store.stored_product_ids())).values()}
+    for item in gallery:
+        product = by_title[item["caption"].split(" · ")[0]]
+        assert product.category == "shoes" and product.price <= 100
+
+
+def test_voice_search_shows_the_transcript(app, speak):
+    client, _ = app
+    gallery, transcript, _ = search(client, audio=speak("show me a blue backpack for school"))
+    assert transcript.lower().rstrip(".") == "show me a blue backpack for school" and len(gallery) == 8
+
+
+@pytest.mark.parametrize("kind, content, message", [
+    ("image", b"this is not a picture", "not an image we can read"),
+    ("image", b"", "empty"),
+    ("audio", b"this is not a sound", "not audio we can read"),
+])  # fmt: skip
+def test_bad_uploads_get_a_readable_message(app, tmp_path, kind, content, message):
+    client, shop = app
+    path = tmp_path / ("upload.png" if kind == "image" else "upload.wav")
+    path.write_bytes(content)
+    before = shop.store.count()
+    with pytest.raises(AppError, match=message) as caught:
+        search(client, **{kind: path})
+    assert "Traceback" not in str(caught.value)
+    assert shop.store.count() == before and len(search(client, "lamp")[0]) == 8
+
+
+def test_empty_query_and_inverted_price_range_are_explained(app):
+    client, _ = app
+    with pytest.raises(AppError, match="Type something, add a photo or record your voice"):
+        search(client, "")
+    with pytest.raises(AppError, match="lowest price is above the highest price"):
+        search(client, "lamp", price_min=90, price_max=10)
+
+
+def test_twenty_thousand_characters_of_text(app):
+    client, _ = app
+    gallery, _, summary = search(client, "blue " * 4000)
+    assert len(gallery) == 8 and "first 1000 characters" in summary
+
+
+def test_server_files_outside_the_upload_folder_cannot_be_smuggled_in(app, tmp_path):
+    client, _ = app
+    secret = tmp_path / "secret.png"
+    Image.new("RGB", (40, 40), "red").save(secret)
+    call = httpx.post(f"{client.src.rstrip('/')}/gradio_api/call/search", timeout=30,
+                      json={"data": ["", {"path": str(secret), "meta": {"_type": "gradio.FileData"}}, None, [], None, None]})  # fmt: skip
+    assert call.status_code == 200
+    with httpx.stream("GET", f"{client.src.rstrip('/')}/gradio_api/call/search/{call.json()['event_id']}", timeout=30) as events:
+        stream = "".join(events.iter_text())
+    assert stream.startswith("event: error") and "products found" not in stream
+
+
+def test_app_module_is_light_to_import_and_says_why_it_cannot_start(tmp_path):
+    probe = subprocess.run([sys.executable, "-c", "import app, sys; print('torch' in sys.modules, 'gradio' in sys.modules)"],
+                           cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert probe.stdout.split() == ["False", "False"]
+    env = {"SHOPLENS_CLIP_MODEL": "no-such-clip", "SHOPLENS_DATA_DIR": str(tmp_path), "PATH": "/usr/bin:/bin",
+           "HF_HUB_OFFLINE": "1"}  # fmt: skip
+    run = subprocess.run([sys.executable, "app.py"], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 1
+    last = run.stderr.strip().splitlines()[-1]
+    assert last.startswith("ShopLens cannot start: Could not load CLIP model 'no-such-clip'")
+    assert "SHOPLENS_CLIP_PRETRAINED" in last and "Traceback" not in run.stderr

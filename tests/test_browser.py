@@ -1,0 +1,105 @@
+"""The app as a shopper uses it: a real headless Chromium (Debian's) driven by Playwright."""
+
+import shutil
+
+import pytest
+
+from engine.settings import BUNDLED_CATALOGUE, PROJECT_ROOT, Settings
+from tests.app_server import running_app
+
+pytestmark = pytest.mark.browser
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run"]  # fmt: skip
+TOP_K = 6
+WAIT_MS = 60_000
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory, clip_config_dir, whisper_checkpoint, shared_speech):
+    settings = Settings(
+        _env_file=None, data_dir=tmp_path_factory.mktemp("browser-data"), catalog=BUNDLED_CATALOGUE,
+        clip_model="shoplens-tiny", clip_pretrained="none", clip_config_dir=clip_config_dir,
+        whisper_model=str(whisper_checkpoint), top_k=TOP_K,
+    )  # fmt: skip
+    with running_app(settings, speech=shared_speech) as (url, _):
+        yield url
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, app_url):
+    context = browser.new_context(viewport={"width": 1300, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(WAIT_MS)
+    page.goto(app_url)
+    page.wait_for_selector("#search-button")
+    yield page
+    context.close()
+
+
+def result_images(page):
+    page.wait_for_function(f"document.querySelectorAll('#results img').length >= {TOP_K}")
+    return page.locator("#results img")
+
+
+def upload(page, component: str, path) -> None:
+    """Choose a file in an input component and wait until the server has received it."""
+    if component == "query-audio":
+        page.locator("#query-audio button[aria-label='Upload file']").click()
+    with page.expect_response(lambda response: "/gradio_api/upload" in response.url and response.ok):
+        page.locator(f"#{component} input[type=file]").set_input_files(str(path))
+
+
+def test_typed_query_shows_gallery_images(page):
+    page.fill("#query-text textarea", "red running shoes")
+    page.click("#search-button")
+    assert result_images(page).count() == TOP_K
+    page.wait_for_function("[...document.querySelectorAll('#results img')].every(img => img.complete && img.naturalWidth > 0)")
+    page.wait_for_function("document.querySelector('#summary').innerText.includes('products found')")
+
+
+def test_enter_in_the_text_box_searches_too(page):
+    page.fill("#query-text textarea", "teapot")
+    page.press("#query-text textarea", "Enter")
+    assert result_images(page).count() == TOP_K
+
+
+def test_uploaded_photo_finds_products_and_detail_opens(page):
+    upload(page, "query-image", PROJECT_ROOT / "assets" / "examples" / "photo_red_shoe.jpg")
+    page.click("#search-button")
+    result_images(page).first.click()
+    page.wait_for_selector("#detail-text h2")
+    assert page.locator("#detail-text").inner_text().count("$") >= 1
+    page.wait_for_function("document.querySelectorAll('#similar img').length >= 4")
+
+
+def test_uploaded_voice_clip_shows_the_transcript(page, speak):
+    upload(page, "query-audio", speak("a brown teddy bear"))
+    page.click("#search-button")
+    page.wait_for_function("document.querySelector('#transcript textarea').value.length > 0")
+    assert page.locator("#transcript textarea").input_value().lower().rstrip(".") == "a brown teddy bear"
+    assert result_images(page).count() == TOP_K
+
+
+@pytest.mark.parametrize("component, name, content, message", [
+    ("query-image", "broken.png", b"these bytes are not a picture", "not an image we can read"),
+    ("query-audio", "broken.wav", b"these bytes are not a sound", "not audio we can read"),
+])  # fmt: skip
+def test_bad_uploads_show_a_readable_message(page, tmp_path, component, name, content, message):
+    bad = tmp_path / name
+    bad.write_bytes(content)
+    upload(page, component, bad)
+    page.click("#search-button")
+    toast = page.get_by_text(message, exact=False).first
+    toast.wait_for(state="visible")
+    assert "Traceback" not in page.content()
