@@ -132,7 +132,11 @@ def _examples(text: gr.Textbox, image: gr.Image, audio: gr.Audio) -> None:
 def launch_options(shop: ShopLens) -> dict[str, Any]:
     """Keyword arguments for ``Blocks.launch``: look, served folders, address."""
     catalogue_root = Path(shop.settings.catalog).expanduser().resolve().parent
-    options: dict[str, Any] = {"theme": THEME, "css": CSS, "allowed_paths": [str(catalogue_root), str(EXAMPLES_DIR)]}
+    largest_upload = max(shop.settings.max_image_bytes, shop.settings.max_audio_bytes)
+    options: dict[str, Any] = {
+        "theme": THEME, "css": CSS, "allowed_paths": [str(catalogue_root), str(EXAMPLES_DIR)],
+        "max_file_size": largest_upload,  # Gradio refuses bigger uploads before they reach the engine
+    }  # fmt: skip
     if shop.settings.host:
         options["server_name"] = shop.settings.host
     if shop.settings.port:

@@ -152,6 +152,9 @@ class SearchEngine:
         if not result.hits:
             result.notices.append("No products match these filters." if query.filters.where() else "The catalogue is empty.")
         timings["rest"] = max(0.0, time.perf_counter() - started - sum(timings.values()))
+        log.info("search %s%s%s filters=%s -> %d hits in %.0f ms", "text " if query.text.strip() else "",
+                 "photo " if image is not None else "", "voice " if query.audio else "", query.filters.where(),
+                 len(result.hits), 1000 * (time.perf_counter() - started))  # fmt: skip
         return result
 
     def similar(self, product_id: str, k: int | None = None) -> list[Hit]:

@@ -33,10 +33,11 @@ FFMPEG_TIMEOUT_S = 60
 SILENCE_RMS = 3e-4  # about -70 dBFS: digital silence or a muted microphone
 NON_SPEECH = re.compile(r"\[[^\]]*\]|\([^)]*\)|[♪♫*]+")
 
-# Segment filters on top of Whisper's own: stricter, because searching for a phrase Whisper
-# invented from noise is worse than asking the shopper to try again.
-MAX_NO_SPEECH_PROB = 0.5
-MIN_AVG_LOGPROB = -1.2
+# Whisper drops a segment when it is probably silence *and* decoded with low confidence; we apply
+# the same rule a little more strictly, plus Whisper's repetition (compression) guard, because
+# searching for a phrase Whisper invented from noise is worse than asking the shopper to try again.
+NO_SPEECH_PROB = 0.5
+LOW_CONFIDENCE_LOGPROB = -0.7
 MAX_COMPRESSION_RATIO = 2.4
 MAX_TOKENS = 128  # per 30 s window: ample for a spoken query, and caps a looping beam search
 
@@ -188,8 +189,7 @@ class SpeechRecognizer:
 
 
 def _is_speech(segment: dict) -> bool:
-    return (
-        segment.get("no_speech_prob", 0.0) <= MAX_NO_SPEECH_PROB
-        and segment.get("avg_logprob", 0.0) >= MIN_AVG_LOGPROB
-        and segment.get("compression_ratio", 0.0) <= MAX_COMPRESSION_RATIO
-    )
+    probably_silence = segment.get("no_speech_prob", 0.0) > NO_SPEECH_PROB
+    unsure = segment.get("avg_logprob", 0.0) < LOW_CONFIDENCE_LOGPROB
+    repetitive = segment.get("compression_ratio", 0.0) > MAX_COMPRESSION_RATIO
+    return not (probably_silence and unsure) and not repetitive
