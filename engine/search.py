@@ -1,14 +1,10 @@
-"""One search entry point for text, photo and voice, alone or together.
+"""One search entry point for words, photo and voice, alone or together: hybrid vector + lexical.
 
-Every input becomes a unit vector in the CLIP space (voice through Whisper first); several inputs are
-averaged into one query vector. Each product has an image vector and a text vector, and its score is
-a weighted sum of the query's cosine similarity to both:
-
-    score = w_image * cos(q, product_image) + w_text * cos(q, product_text)
-
-The weights depend on what was asked (see ``WEIGHTS``): a photo leans on product images, words on
-both. Candidates come from a nearest-neighbour query on each vector kind (with the filters applied
-inside Chroma); the side a candidate was not retrieved by is filled in exactly from its stored vector.
+A search reads filters from the words (:mod:`engine.understand`), composes one CLIP query vector
+from photo, words and negative words, gathers candidates from Chroma (nearest neighbours by image
+vector and by text vector, filters applied inside the store) and from BM25 (:mod:`engine.lexical`),
+and fuses them into one explained score (:mod:`engine.fusion`). Facet counts describe the ranked
+result set (the best ``RESULT_POOL`` products under the filters); the first ``k`` are the hits.
 """
 
 from __future__ import annotations
@@ -17,7 +13,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -25,30 +21,33 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from engine.catalogue import Product
 from engine.embedding import ClipEmbedder
 from engine.errors import InvalidInputError
+from engine.fusion import LEXICAL_WEIGHT, WEIGHTS, Candidate, compose, facets, fuse, unit
 from engine.images import load_image
+from engine.lexical import LexicalIndex
 from engine.settings import Settings
 from engine.speech import SpeechRecognizer, Transcript
 from engine.store import KINDS, Kind, ProductStore
+from engine.understand import Understood, understand
 
 log = logging.getLogger(__name__)
 
-# (w_image, w_text) by the query's inputs: a photo looks mostly at product photos.
-WEIGHTS: dict[str, tuple[float, float]] = {"words": (0.5, 0.5), "photo": (0.7, 0.3), "both": (0.6, 0.4)}
 CANDIDATE_FACTOR = 4
 MIN_CANDIDATES = 40
+RESULT_POOL = 48
 
 
 class Filters(BaseModel):
-    """Hard constraints applied inside the vector store."""
+    """Hard constraints: applied inside the vector store and to lexical candidates alike."""
 
     model_config = ConfigDict(frozen=True)
 
     categories: tuple[str, ...] = ()
+    colours: tuple[str, ...] = ()
     price_min: float | None = Field(None, ge=0)
     price_max: float | None = Field(None, ge=0)
     rating_min: float | None = Field(None, ge=0, le=5)
 
-    @field_validator("categories", mode="before")
+    @field_validator("categories", "colours", mode="before")
     @classmethod
     def _normalise(cls, value: Any) -> Any:
         if value is None:
@@ -67,6 +66,8 @@ class Filters(BaseModel):
         clauses: list[dict[str, Any]] = []
         if self.categories:
             clauses.append({"category": {"$in": list(self.categories)}})
+        if self.colours:
+            clauses.append({"colour": {"$in": list(self.colours)}})
         if self.price_min is not None:
             clauses.append({"price": {"$gte": float(self.price_min)}})
         if self.price_max is not None:
@@ -76,6 +77,25 @@ class Filters(BaseModel):
         if not clauses:
             return None
         return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+
+    def matches(self, product: Product) -> bool:
+        """The same test as :meth:`where`, for products outside the vector store."""
+        return (
+            (not self.categories or product.category in self.categories)
+            and (not self.colours or product.colour in self.colours)
+            and (self.price_min is None or product.price >= self.price_min)
+            and (self.price_max is None or product.price <= self.price_max)
+            and (self.rating_min is None or (product.rating if product.rating is not None else -1) >= self.rating_min)
+        )
+
+    def with_understood(self, understood: Understood) -> "Filters":
+        """Filters the shopper set, completed by those read from the words (set ones win)."""
+        return make_filters(
+            categories=self.categories or understood.categories, colours=self.colours or understood.colours,
+            price_min=self.price_min if self.price_min is not None else understood.price_min,
+            price_max=self.price_max if self.price_max is not None else understood.price_max,
+            rating_min=self.rating_min,
+        )  # fmt: skip
 
 
 def make_filters(**values: Any) -> Filters:
@@ -88,15 +108,20 @@ def make_filters(**values: Any) -> Filters:
 
 
 class Query(BaseModel):
-    """What the shopper asked: any of text, a photo, a voice clip; plus filters and how many hits."""
+    """What the shopper asked: words, a photo, a voice clip, words to avoid; filters and options."""
 
     model_config = ConfigDict(frozen=True)
 
     text: str = ""
     image: Path | None = None
     audio: Path | None = None
+    negative: str = ""  # words the results should not be about ("leather")
+    text_weight: float = Field(0.5, ge=0, le=1)  # how far the words move the photo
     filters: Filters = Filters()
     k: int | None = Field(None, ge=1, le=100)
+    mode: Literal["hybrid", "vector", "lexical"] = "hybrid"
+    understand: bool = True  # read price, colour, category and "not ..." from the words
+    translate_speech: bool = False  # Whisper's translate task: speech in any language -> English
 
 
 @dataclass(frozen=True)
@@ -104,15 +129,21 @@ class Hit:
     product: Product
     score: float
     similarity: dict[Kind, float]  # cosine similarity of the query to each product vector
-    matched: tuple[Kind, ...]  # vector kinds whose nearest-neighbour list found this product
+    matched: tuple[str, ...]  # which candidate lists found it: image, text, lexical
+    breakdown: dict[str, float] = field(default_factory=dict)  # image + text + lexical + negative = score
+    matched_words: tuple[str, ...] = ()  # query words found in the product's text
 
 
 @dataclass
 class SearchResult:
     hits: list[Hit]
     transcript: Transcript | None = None
+    understood: Understood | None = None
+    filters: Filters = Filters()  # what was applied: the shopper's and the understood ones
+    facets: dict[str, dict[str, int]] = field(default_factory=dict)
+    total: int = 0  # size of the ranked result set the facets count
     notices: list[str] = field(default_factory=list)
-    timings: dict[str, float] = field(default_factory=dict)  # seconds: speech, embedding, vector_search, rest
+    timings: dict[str, float] = field(default_factory=dict)  # seconds: speech, embedding, vector_search, lexical, rest
 
 
 class SearchEngine:
@@ -121,97 +152,174 @@ class SearchEngine:
         self.embedder = embedder
         self.store = store
         self.speech = speech
+        self._lexical: LexicalIndex | None = None
 
+    @property
+    def lexical(self) -> LexicalIndex:
+        if self._lexical is None:
+            self._lexical = LexicalIndex(self.store.products(sorted(self.store.stored_product_ids())).values())
+        return self._lexical
+
+    def refresh(self) -> None:
+        """Rebuild the lexical index from the store (after the catalogue was re-indexed)."""
+        self._lexical = None
+        log.info("lexical index: %d products", len(self.lexical))
+
+    def vocabulary(self) -> tuple[set[str], set[str]]:
+        products = self.lexical.products
+        return {p.colour for p in products if p.colour}, {p.category for p in products}
+
+    # --- search -------------------------------------------------------------------------------
     def search(self, query: Query) -> SearchResult:
         started = time.perf_counter()
         result = SearchResult(hits=[])
-        timings = result.timings
-        texts = self._typed_text(query.text, result.notices)
-        if query.audio is not None:
-            clock = time.perf_counter()
-            result.transcript = self.speech.transcribe(query.audio)
-            timings["speech"] = time.perf_counter() - clock
-            texts.append(result.transcript.text)
-            if result.transcript.trimmed:
-                result.notices.append(f"Only the first {self.settings.max_audio_seconds:g} s of the recording were used.")
+        words, hints = self._words(query, result)
         image = None
         if query.image is not None:
             image = load_image(query.image, max_bytes=self.settings.max_image_bytes, max_pixels=self.settings.max_image_pixels)
-        if not texts and image is None:
+        if not words and not hints and image is None and not result.understood:
             raise InvalidInputError("Type something, add a photo or record your voice to search.")
         clock = time.perf_counter()
-        vectors = [self.embedder.embed_texts(texts)] if texts else []
-        if image is not None:
-            vectors.append(self.embedder.embed_images([image]))
-        query_vector = _unit(np.concatenate(vectors).mean(axis=0))
-        timings["embedding"] = time.perf_counter() - clock
-        mode = "both" if texts and image is not None else ("photo" if image is not None else "words")
+        filters = result.filters = query.filters.with_understood(result.understood or Understood(text=""))
+        negatives = " ".join([query.negative.strip(), *(result.understood.negatives if result.understood else ())]).strip()
+        result.timings["lexical"] = time.perf_counter() - clock
+        vector = self._query_vector(query, words, hints, negatives, image, result.timings)
         clock = time.perf_counter()
-        result.hits = self._rank(query_vector, WEIGHTS[mode], query.filters, query.k or self.settings.top_k)
-        timings["vector_search"] = time.perf_counter() - clock
-        if not result.hits:
-            result.notices.append("No products match these filters." if query.filters.where() else "The catalogue is empty.")
-        timings["rest"] = max(0.0, time.perf_counter() - started - sum(timings.values()))
-        log.info("search %s%s%s filters=%s -> %d hits in %.0f ms", "text " if query.text.strip() else "",
-                 "photo " if image is not None else "", "voice " if query.audio else "", query.filters.where(),
-                 len(result.hits), 1000 * (time.perf_counter() - started))  # fmt: skip
+        candidates = self._vector_candidates(vector, query, filters) if vector is not None else {}
+        result.timings["vector_search"] = time.perf_counter() - clock
+        clock = time.perf_counter()
+        if query.mode != "vector" and words:
+            self._add_lexical(candidates, words, filters, query)
+        if vector is None and not words:
+            self._add_browse(candidates, filters)  # only filters were asked for: the best rated first
+        self._fill_missing_similarities(candidates, vector)
+        self._flag_negatives(candidates, negatives)
+        mode = "both" if (words or hints) and image is not None else ("photo" if image is not None else "words")
+        ranked = fuse(candidates, WEIGHTS[mode], LEXICAL_WEIGHT if words and query.mode != "vector" else 0.0,
+                      use_vectors=query.mode != "lexical")  # fmt: skip
+        self._finish(result, ranked, candidates, words, query.k or self.settings.top_k)
+        result.timings["lexical"] += time.perf_counter() - clock - result.timings.pop("products", 0.0)
+        result.timings["rest"] = max(0.0, time.perf_counter() - started - sum(result.timings.values()))
+        log.info("search %r%s%s filters=%s -> %d of %d in %.0f ms", words, " +photo" if image is not None else "",
+                 " +voice" if query.audio else "", filters.where(), len(result.hits), result.total,
+                 1000 * (time.perf_counter() - started))  # fmt: skip
         return result
 
     def similar(self, product_id: str, k: int | None = None) -> list[Hit]:
-        """Products closest to one product by its own image and text vectors (itself excluded)."""
+        """More like this: products closest to one product by its own image and text vectors."""
         own = {kind: self.store.vectors([product_id], kind).get(product_id) for kind in KINDS}
         if any(vector is None for vector in own.values()):
             raise InvalidInputError("That product is no longer in the catalogue.")
         k = k or self.settings.top_k
-        candidates = self._candidates(own, k + 1)
-        candidates.pop(product_id, None)
-        return self._hits(candidates, (0.5, 0.5), k)
-
-    def _typed_text(self, text: str, notices: list[str]) -> list[str]:
-        text = " ".join((text or "").split())
-        if len(text) > self.settings.max_query_chars:
-            text = text[: self.settings.max_query_chars].rsplit(" ", 1)[0] or text[: self.settings.max_query_chars]
-            notices.append(f"Your query was long, so only its first {self.settings.max_query_chars} characters were used.")
-        return [text] if text else []
-
-    def _rank(self, query_vector: np.ndarray, weights: tuple[float, float], filters: Filters, k: int) -> list[Hit]:
-        n = max(k * CANDIDATE_FACTOR, MIN_CANDIDATES)
-        return self._hits(self._candidates({kind: query_vector for kind in KINDS}, n, filters.where()), weights, k)
-
-    def _candidates(self, query: dict[Kind, np.ndarray], n: int, where: dict[str, Any] | None = None) -> dict[str, _Candidate]:
-        """Nearest neighbours by each vector kind; the kind a candidate was not found by is computed exactly."""
-        candidates: dict[str, _Candidate] = {}
+        candidates: dict[str, Candidate] = {}
         for kind in KINDS:
-            for match in self.store.query(query[kind], kind, n, where):
-                candidate = candidates.setdefault(match.product_id, _Candidate())
+            for match in self.store.query(own[kind], kind, k + 1):
+                candidate = candidates.setdefault(match.product_id, Candidate())
                 candidate.similarity[kind] = match.similarity
                 candidate.matched.append(kind)
+        candidates.pop(product_id, None)
         for kind in KINDS:
-            missing = [pid for pid, candidate in candidates.items() if kind not in candidate.similarity]
+            missing = [pid for pid, c in candidates.items() if kind not in c.similarity]
             for pid, vector in self.store.vectors(missing, kind).items():
-                candidates[pid].similarity[kind] = float(vector @ query[kind])
+                candidates[pid].similarity[kind] = float(vector @ own[kind])
+        ranked = fuse(candidates, (0.5, 0.5), 0.0)[:k]
+        products = self.store.products([pid for _, pid, _ in ranked])
+        return [Hit(products[pid], score, dict(candidates[pid].similarity), tuple(candidates[pid].matched), breakdown)
+                for score, pid, breakdown in ranked if pid in products]  # fmt: skip
+
+    # --- steps --------------------------------------------------------------------------------
+    def _words(self, query: Query, result: SearchResult) -> tuple[str, str]:
+        """(words to search, colour/category hints for CLIP), from typed text and speech."""
+        texts = []
+        typed = " ".join((query.text or "").split())
+        if len(typed) > self.settings.max_query_chars:
+            typed = typed[: self.settings.max_query_chars].rsplit(" ", 1)[0] or typed[: self.settings.max_query_chars]
+            result.notices.append(f"Your query was long, so only its first {self.settings.max_query_chars} characters were used.")
+        if typed:
+            texts.append(typed)
+        if query.audio is not None:
+            clock = time.perf_counter()
+            result.transcript = self.speech.transcribe(query.audio, translate=query.translate_speech)
+            result.timings["speech"] = time.perf_counter() - clock
+            texts.append(result.transcript.text)
+            if result.transcript.trimmed:
+                result.notices.append(f"Only the first {self.settings.max_audio_seconds:g} s of the recording were used.")
+        joined = " ".join(texts)
+        if not query.understand or not joined:
+            return joined, ""
+        colours, categories = self.vocabulary()
+        understood = understand(joined, colours, categories)
+        if understood.phrases:
+            result.understood = understood
+        return understood.text, " ".join([*understood.colours, *understood.categories])
+
+    def _query_vector(self, query: Query, words: str, hints: str, negatives: str, image, timings) -> np.ndarray | None:
+        if query.mode == "lexical" or (not words and not hints and image is None):
+            return None
+        clock = time.perf_counter()
+        texts = [" ".join(filter(None, [words, hints]))] if (words or hints) else []
+        encoded = self.embedder.embed_texts(texts + ([negatives] if negatives else []))
+        word_vector = unit(encoded[0]) if texts else None
+        negative_vector = unit(encoded[-1]) if negatives else None
+        photo_vector = self.embedder.embed_images([image])[0] if image is not None else None
+        timings["embedding"] = time.perf_counter() - clock
+        return compose(word_vector, photo_vector, negative_vector, query.text_weight)
+
+    def _vector_candidates(self, vector: np.ndarray, query: Query, filters: Filters) -> dict[str, Candidate]:
+        n = max((query.k or self.settings.top_k) * CANDIDATE_FACTOR, MIN_CANDIDATES, RESULT_POOL)
+        candidates: dict[str, Candidate] = {}
+        for kind in KINDS:
+            for match in self.store.query(vector, kind, n, filters.where()):
+                candidate = candidates.setdefault(match.product_id, Candidate())
+                candidate.similarity[kind] = match.similarity
+                candidate.matched.append(kind)
         return candidates
 
-    def _hits(self, candidates: dict[str, _Candidate], weights: tuple[float, float], k: int) -> list[Hit]:
-        scored = sorted(
-            ((weights[0] * c.similarity.get("image", 0.0) + weights[1] * c.similarity.get("text", 0.0), pid)
-             for pid, c in candidates.items()),
-            key=lambda item: (-item[0], item[1]),
-        )[:k]  # fmt: skip
-        products = self.store.products([pid for _, pid in scored])
-        return [
-            Hit(products[pid], float(score), dict(candidates[pid].similarity), tuple(candidates[pid].matched))
-            for score, pid in scored
-            if pid in products
-        ]
+    def _add_lexical(self, candidates: dict[str, Candidate], words: str, filters: Filters, query: Query) -> None:
+        by_id = {p.id: p for p in self.lexical.products}
+        scored = [(score, pid) for pid, score in self.lexical.scores(words).items() if filters.matches(by_id[pid])]
+        n = max((query.k or self.settings.top_k) * CANDIDATE_FACTOR, RESULT_POOL)
+        in_pool = {pid for _, pid in sorted(scored, reverse=True)[:n]}
+        for score, pid in scored:
+            if pid in in_pool or pid in candidates:
+                candidate = candidates.setdefault(pid, Candidate())
+                candidate.bm25 = score
+                if pid in in_pool:
+                    candidate.matched.append("lexical")
 
+    def _add_browse(self, candidates: dict[str, Candidate], filters: Filters) -> None:
+        ranked = sorted((p for p in self.lexical.products if filters.matches(p)), key=lambda p: (-(p.rating or 0), p.id))
+        for product in ranked[:RESULT_POOL]:
+            candidates.setdefault(product.id, Candidate(matched=["filters"]))
 
-@dataclass
-class _Candidate:
-    similarity: dict[Kind, float] = field(default_factory=dict)
-    matched: list[Kind] = field(default_factory=list)
+    def _fill_missing_similarities(self, candidates: dict[str, Candidate], vector: np.ndarray | None) -> None:
+        """Exact similarity for the vector kind a candidate was not retrieved by."""
+        if vector is None:
+            return
+        for kind in KINDS:
+            missing = [pid for pid, candidate in candidates.items() if kind not in candidate.similarity]
+            for pid, stored in self.store.vectors(missing, kind).items():
+                candidates[pid].similarity[kind] = float(stored @ vector)
 
+    def _flag_negatives(self, candidates: dict[str, Candidate], negatives: str) -> None:
+        if not negatives:
+            return
+        by_id = {p.id: p for p in self.lexical.products}
+        for pid, candidate in candidates.items():
+            candidate.negative = pid in by_id and bool(self.lexical.matched_words(negatives, by_id[pid]))
 
-def _unit(vector: np.ndarray) -> np.ndarray:
-    norm = float(np.linalg.norm(vector))
-    return (vector / norm).astype(np.float32) if norm > 0 else vector.astype(np.float32)
+    def _finish(self, result: SearchResult, ranked, candidates: dict[str, Candidate], words: str, k: int) -> None:
+        pool = ranked[:RESULT_POOL]
+        clock = time.perf_counter()
+        products = self.store.products([pid for _, pid, _ in pool])
+        result.timings["products"] = time.perf_counter() - clock
+        pool = [(score, pid, breakdown) for score, pid, breakdown in pool if pid in products]
+        result.total = len(pool)
+        result.facets = facets(products[pid] for _, pid, _ in pool)
+        result.hits = [
+            Hit(products[pid], score, dict(candidates[pid].similarity), tuple(candidates[pid].matched), breakdown,
+                tuple(self.lexical.matched_words(words, products[pid])) if words else ())
+            for score, pid, breakdown in pool[:k]
+        ]  # fmt: skip
+        if not result.hits:
+            result.notices.append("No products match these filters." if result.filters.where() else "The catalogue is empty.")

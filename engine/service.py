@@ -60,7 +60,9 @@ class ShopLens:
         return report
 
     def index_catalogue(self, *, progress: bool = True) -> IndexReport:
-        return self.indexer.sync(load_catalogue(self.settings.catalog), progress=progress)
+        report = self.indexer.sync(load_catalogue(self.settings.catalog), progress=progress)
+        self.engine.refresh()
+        return report
 
     def search(self, query: Query) -> SearchResult:
         return self.engine.search(query)
@@ -73,3 +75,6 @@ class ShopLens:
 
     def categories(self) -> list[str]:
         return self.store.categories()
+
+    def colours(self) -> list[str]:
+        return sorted(self.engine.vocabulary()[0])

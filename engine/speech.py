@@ -159,24 +159,27 @@ class SpeechRecognizer:
         self._recognise(np.zeros(SAMPLE_RATE, dtype=np.float32))
 
     # --- recognition ----------------------------------------------------------------------------
-    def transcribe(self, path: str | Path) -> Transcript:
+    def transcribe(self, path: str | Path, *, translate: bool = False) -> Transcript:
+        """The words spoken in the clip; ``translate`` turns any language into English text."""
         samples, trimmed = self.decode(path)
         seconds = len(samples) / SAMPLE_RATE
         if float(np.sqrt(np.mean(samples**2))) < SILENCE_RMS:
             raise NoSpeechError("No speech detected: the recording is silent. Check the microphone and try again.")
-        text, language = self._recognise(samples)
+        text, language = self._recognise(samples, "translate" if translate else "transcribe")
         if not text:
             raise NoSpeechError("No speech detected in the recording. Please speak clearly and try again.")
         log.info("transcribed %.1f s of %s speech%s: %r", seconds, language, " (trimmed)" if trimmed else "", text)
         return Transcript(text=text, language=language, seconds=seconds, trimmed=trimmed)
 
-    def _recognise(self, samples: np.ndarray) -> tuple[str, str]:
+    def _recognise(self, samples: np.ndarray, task: str = "transcribe") -> tuple[str, str]:
         model = self.model
         language = self.settings.whisper_language or (None if model.is_multilingual else "en")
+        if task == "translate" and not model.is_multilingual:
+            task = "transcribe"  # an English-only model already writes English
         with self._run_lock, torch.random.fork_rng(devices=[]):
             torch.manual_seed(0)  # temperature fallback samples: same clip, same transcript
             result = model.transcribe(
-                samples, fp16=False, language=language, task="transcribe", verbose=None, beam_size=5, best_of=5,
+                samples, fp16=False, language=language, task=task, verbose=None, beam_size=5, best_of=5,
                 sample_len=MAX_TOKENS,
                 temperature=(0.0, 0.2, 0.4, 0.6), condition_on_previous_text=False,
             )  # fmt: skip
@@ -185,7 +188,16 @@ class SpeechRecognizer:
         text = re.sub(r"\s+", " ", text).strip()
         if not re.search(r"\w", text):
             text = ""
-        return text, result.get("language") or language or "en"
+        language = result.get("language") or language or "en"
+        if language.startswith("zh") and task == "transcribe":
+            text = _simplified(text)  # Whisper often writes Traditional; catalogues are usually Simplified
+        return text, language
+
+
+def _simplified(text: str) -> str:
+    import opencc
+
+    return opencc.OpenCC("t2s").convert(text)
 
 
 def _is_speech(segment: dict) -> bool:

@@ -1,12 +1,20 @@
-"""Search plumbing with a random tiny CLIP: ordering, score arithmetic, filters, combination, voice."""
+"""Search plumbing with a random tiny CLIP: ordering, score arithmetic, filters, combination, voice.
+
+The vector arithmetic is checked in ``mode="vector"`` with word understanding off, so the expected
+ranking is exactly the documented weighted sum of cosine similarities.
+"""
 
 import numpy as np
 import pytest
 
 from engine.errors import InvalidInputError, NoSpeechError
 from engine.images import load_image
-from engine.search import WEIGHTS, Filters, Query, make_filters
+from engine.fusion import WEIGHTS
+from engine.search import Filters, Query, make_filters
 from engine.service import ShopLens
+
+
+VECTOR = dict(mode="vector", understand=False)
 
 
 @pytest.fixture
@@ -32,7 +40,7 @@ def expected_ranking(shop, query_vector, weights, allowed=None):
 
 
 def test_text_query_scores_are_the_documented_weighted_sum(shop):
-    result = shop.search(Query(text="red shoe", k=5))
+    result = shop.search(Query(text="red shoe", k=5, **VECTOR))
     query_vector = shop.embedder.embed_texts(["red shoe"])[0]
     expected = expected_ranking(shop, query_vector, WEIGHTS["words"])[:5]
     assert [hit.product.id for hit in result.hits] == [pid for pid, _ in expected]
@@ -40,12 +48,13 @@ def test_text_query_scores_are_the_documented_weighted_sum(shop):
         assert hit.score == pytest.approx(score, abs=1e-4)
         assert hit.score == pytest.approx(0.5 * hit.similarity["image"] + 0.5 * hit.similarity["text"], abs=1e-6)
         assert set(hit.similarity) == {"image", "text"} and hit.matched
-    assert set(result.timings) == {"embedding", "vector_search", "rest"}
+    assert set(result.timings) == {"embedding", "vector_search", "lexical", "rest"}
+    assert all(hit.breakdown["lexical"] == 0 and sum(hit.breakdown.values()) == pytest.approx(hit.score) for hit in result.hits)
 
 
 def test_image_query_leans_on_product_images(shop, catalogue_path):
     photo = catalogue_path.parent / "images" / "p004.png"
-    result = shop.search(Query(image=photo, k=4))
+    result = shop.search(Query(image=photo, k=4, **VECTOR))
     query_vector = shop.embedder.embed_images([load_image(photo, max_bytes=10**7, max_pixels=10**7)])[0]
     expected = expected_ranking(shop, query_vector, WEIGHTS["photo"])[:4]
     assert [hit.product.id for hit in result.hits] == [pid for pid, _ in expected]
@@ -54,7 +63,7 @@ def test_image_query_leans_on_product_images(shop, catalogue_path):
 
 def test_text_and_photo_combine_into_one_query_vector(shop, catalogue_path):
     photo = catalogue_path.parent / "images" / "p001.png"
-    result = shop.search(Query(text="blue bag", image=photo, k=6))
+    result = shop.search(Query(text="blue bag", image=photo, k=6, **VECTOR))
     text_vector = shop.embedder.embed_texts(["blue bag"])[0]
     image_vector = shop.embedder.embed_images([load_image(photo, max_bytes=10**7, max_pixels=10**7)])[0]
     combined = (text_vector + image_vector) / np.linalg.norm(text_vector + image_vector)
@@ -64,7 +73,7 @@ def test_text_and_photo_combine_into_one_query_vector(shop, catalogue_path):
 
 def test_filters_restrict_results_and_keep_the_order(shop):
     filters = make_filters(categories=["Toys", "bags"], price_min=20, price_max=100)
-    result = shop.search(Query(text="gift", filters=filters, k=10))
+    result = shop.search(Query(text="gift", filters=filters, k=10, **VECTOR))
     allowed = {p.id for p in shop.store.products(sorted(shop.store.stored_product_ids())).values()
                if p.category in ("toys", "bags") and 20 <= p.price <= 100}  # fmt: skip
     query_vector = shop.embedder.embed_texts(["gift"])[0]
@@ -79,7 +88,7 @@ def test_rating_filter_and_empty_filter_results(shop):
 
 
 def test_voice_query_is_transcribed_and_searched(shop, speak):
-    result = shop.search(Query(audio=speak("a brown teddy bear"), k=3))
+    result = shop.search(Query(audio=speak("a brown teddy bear"), k=3, **VECTOR))
     assert result.transcript.text.lower().strip(".") == "a brown teddy bear"
     query_vector = shop.embedder.embed_texts([result.transcript.text])[0]
     assert [h.product.id for h in result.hits] == [pid for pid, _ in expected_ranking(shop, query_vector, WEIGHTS["words"])[:3]]
@@ -87,10 +96,9 @@ def test_voice_query_is_transcribed_and_searched(shop, speak):
 
 
 def test_typed_text_and_voice_together(shop, speak):
-    result = shop.search(Query(text="red", audio=speak("a brown teddy bear"), k=3))
-    vectors = shop.embedder.embed_texts(["red", result.transcript.text])
-    combined = vectors.mean(axis=0) / np.linalg.norm(vectors.mean(axis=0))
-    assert [h.product.id for h in result.hits] == [pid for pid, _ in expected_ranking(shop, combined, WEIGHTS["words"])[:3]]
+    result = shop.search(Query(text="red", audio=speak("a brown teddy bear"), k=3, **VECTOR))
+    words = shop.embedder.embed_texts([f"red {result.transcript.text}"])[0]  # typed and spoken words read as one
+    assert [h.product.id for h in result.hits] == [pid for pid, _ in expected_ranking(shop, words, WEIGHTS["words"])[:3]]
 
 
 def test_empty_query_and_bad_filters_are_refused_clearly(shop):
@@ -103,7 +111,7 @@ def test_empty_query_and_bad_filters_are_refused_clearly(shop):
 
 
 def test_very_long_text_is_cut_with_a_notice(shop):
-    result = shop.search(Query(text="red running shoes " * 1200))  # ~21,600 characters
+    result = shop.search(Query(text="lovely gift " * 1800))  # 21,600 characters
     assert len(result.hits) == 5
     assert result.notices == ["Your query was long, so only its first 1000 characters were used."]
 
@@ -115,7 +123,7 @@ def test_bad_inputs_lose_nothing_already_indexed(shop, tmp_path):
         shop.search(Query(image=tmp_path / "bad.jpg"))
     with pytest.raises(InvalidInputError):
         shop.search(Query(audio=tmp_path / "bad.wav"))
-    assert shop.store.count() == 12 and len(shop.search(Query(text="bag")).hits) == 5
+    assert shop.store.count() == 12 and len(shop.search(Query(text="gift")).hits) == 5
 
 
 def test_silent_voice_query_says_no_speech(shop, tmp_path):

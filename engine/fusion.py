@@ -1,0 +1,96 @@
+"""The arithmetic of a search: composing the query vector, fusing signals, explaining, counting facets.
+
+**Composed query vector.** With unit vectors for the photo ``p``, the words ``w`` (typed and spoken,
+averaged) and the negative words ``n``:
+
+    q = normalise((1 - a) * p + a * w - b * n)
+
+``a`` (``text_weight``, the UI slider) is how far the words move the photo: 0 ignores them, 1 ignores
+the photo. ``b`` = ``NEGATIVE_WEIGHT`` pushes the query away from what the shopper does not want.
+
+**Fused score** of a product with image vector ``I``, text vector ``T`` and BM25 score ``s``:
+
+    score = w_image * cos(q, I) + w_text * cos(q, T) + w_lexical * s / max_s - penalty
+
+``(w_image, w_text)`` depend on the inputs (``WEIGHTS``); ``w_lexical`` = ``LEXICAL_WEIGHT`` when
+there are words; ``s / max_s`` is BM25 relative to the best lexical match among the candidates;
+``penalty`` = ``NEGATIVE_PENALTY`` when the product's own words contain a negative word. The four
+terms are each hit's explanation, and they add up to its score.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Iterable
+
+import numpy as np
+
+from engine.catalogue import Product
+from engine.store import Kind
+
+WEIGHTS: dict[str, tuple[float, float]] = {"words": (0.5, 0.5), "photo": (0.7, 0.3), "both": (0.6, 0.4)}
+LEXICAL_WEIGHT = 0.3
+NEGATIVE_WEIGHT = 0.5
+NEGATIVE_PENALTY = 0.2
+PRICE_BANDS: tuple[tuple[str, float, float], ...] = (
+    ("under 25", 0, 25), ("25–50", 25, 50), ("50–100", 50, 100), ("100–250", 100, 250), ("250 and up", 250, float("inf")),
+)  # fmt: skip
+RATING_BANDS = (("4★ and up", 4.0), ("3★ and up", 3.0))
+
+
+def unit(vector: np.ndarray) -> np.ndarray:
+    norm = float(np.linalg.norm(vector))
+    return (vector / norm).astype(np.float32) if norm > 0 else vector.astype(np.float32)
+
+
+def compose(words: np.ndarray | None, photo: np.ndarray | None, negative: np.ndarray | None,
+            text_weight: float) -> np.ndarray:  # fmt: skip
+    """The query vector (see the module docstring); inputs are unit vectors or ``None``."""
+    if words is not None and photo is not None:
+        query = (1.0 - text_weight) * photo + text_weight * words
+    else:
+        query = words if words is not None else photo
+    if query is None:
+        raise ValueError("a query needs words or a photo")
+    if negative is not None:
+        query = query - NEGATIVE_WEIGHT * negative
+    return unit(query)
+
+
+@dataclass
+class Candidate:
+    similarity: dict[Kind, float] = field(default_factory=dict)
+    matched: list[str] = field(default_factory=list)  # which lists found it: image, text, lexical
+    bm25: float = 0.0
+    negative: bool = False
+
+
+def fuse(candidates: dict[str, Candidate], weights: tuple[float, float], lexical_weight: float,
+         use_vectors: bool = True) -> list[tuple[float, str, dict[str, float]]]:  # fmt: skip
+    """(score, product id, breakdown) best first; the breakdown's values add up to the score."""
+    best_bm25 = max((c.bm25 for c in candidates.values()), default=0.0)
+    ranked = []
+    for pid, candidate in candidates.items():
+        breakdown = {
+            "image": weights[0] * candidate.similarity.get("image", 0.0) if use_vectors else 0.0,
+            "text": weights[1] * candidate.similarity.get("text", 0.0) if use_vectors else 0.0,
+            "lexical": lexical_weight * candidate.bm25 / best_bm25 if best_bm25 > 0 else 0.0,
+            "negative": -NEGATIVE_PENALTY if candidate.negative else 0.0,
+        }
+        ranked.append((sum(breakdown.values()), pid, breakdown))
+    ranked.sort(key=lambda item: -item[0])  # stable: ties keep the order candidates were found in
+    return ranked
+
+
+def facets(products: Iterable[Product]) -> dict[str, dict[str, int]]:
+    """Counts per category, colour, price band and rating band (cumulative) of ``products``."""
+    products = list(products)
+    price = Counter(next(name for name, low, high in PRICE_BANDS if low <= p.price < high) for p in products)
+    return {
+        "category": dict(Counter(p.category for p in products).most_common()),
+        "colour": dict(Counter(p.colour for p in products if p.colour).most_common()),
+        "price": {name: price[name] for name, _, _ in PRICE_BANDS if price[name]},
+        "rating": {name: n for name, floor in RATING_BANDS
+                   if (n := sum(1 for p in products if p.rating is not None and p.rating >= floor))},
+    }  # fmt: skip

@@ -1,0 +1,176 @@
+"""Hybrid search: composed queries, negative words, BM25 in two languages, fusion, facets, explanations."""
+
+from collections import Counter
+
+import numpy as np
+import pytest
+
+from engine.catalogue import Product
+from engine.fusion import LEXICAL_WEIGHT, NEGATIVE_PENALTY, NEGATIVE_WEIGHT, Candidate, compose, facets, fuse, unit
+from engine.lexical import LexicalIndex, tokenize
+from engine.search import Query, make_filters
+from engine.service import ShopLens
+from engine.settings import BUNDLED_CATALOGUE, PROJECT_ROOT
+
+
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory, clip_config_dir, whisper_checkpoint, shared_speech):
+    from engine.settings import Settings
+
+    settings = Settings(_env_file=None, data_dir=tmp_path_factory.mktemp("hybrid"), catalog=BUNDLED_CATALOGUE,
+                        clip_model="shoplens-tiny", clip_pretrained="none", clip_config_dir=clip_config_dir,
+                        whisper_model=str(whisper_checkpoint), top_k=10)  # fmt: skip
+    shop = ShopLens(settings)
+    shop.speech = shared_speech
+    shop.start(speech=False)
+    return shop
+
+
+# --- composition and fusion arithmetic --------------------------------------------------------
+def test_adding_words_moves_the_photo_toward_them(shop):
+    photo = shop.embedder.embed_images([_image("photo_green_hoodie.jpg")])[0]
+    red = unit(shop.embedder.embed_texts(["in red"])[0])
+    closeness = [float(compose(red, photo, None, weight) @ red) for weight in (0.0, 0.25, 0.5, 0.75, 1.0)]
+    assert closeness == sorted(closeness) and closeness[0] == pytest.approx(float(photo @ red), abs=1e-5)
+    assert closeness[-1] == pytest.approx(1.0, abs=1e-5)
+    np.testing.assert_allclose(compose(red, photo, None, 0.5), unit(photo + red), atol=1e-6)
+
+
+def test_negative_words_push_the_query_away(shop):
+    words = unit(shop.embedder.embed_texts(["handbag"])[0])
+    leather = unit(shop.embedder.embed_texts(["leather"])[0])
+    pushed = compose(words, None, leather, 0.5)
+    np.testing.assert_allclose(pushed, unit(words - NEGATIVE_WEIGHT * leather), atol=1e-6)
+    assert float(pushed @ leather) < float(words @ leather)
+    assert np.linalg.norm(pushed) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_fusion_adds_documented_terms_and_normalises_bm25():
+    candidates = {
+        "a": Candidate({"image": 0.2, "text": 0.4}, bm25=6.0),
+        "b": Candidate({"image": 0.5, "text": 0.1}, bm25=3.0, negative=True),
+        "c": Candidate({"image": 0.1, "text": 0.1}),
+    }
+    ranked = fuse(candidates, (0.6, 0.4), LEXICAL_WEIGHT)
+    by_id = {pid: (score, parts) for score, pid, parts in ranked}
+    assert by_id["a"][1] == pytest.approx({"image": 0.12, "text": 0.16, "lexical": LEXICAL_WEIGHT, "negative": 0.0})
+    assert by_id["b"][1]["lexical"] == pytest.approx(LEXICAL_WEIGHT / 2) and by_id["b"][1]["negative"] == -NEGATIVE_PENALTY
+    assert all(score == pytest.approx(sum(parts.values())) for score, parts in by_id.values())
+    assert [pid for _, pid, _ in ranked] == ["a", "b", "c"]  # 0.58, 0.29 (0.49 before the penalty), 0.10
+
+
+# --- lexical --------------------------------------------------------------------------------
+def test_tokens_for_english_and_chinese():
+    assert tokenize("Red Running SHOES") == ["red", "run", "shoe"]
+    assert tokenize("跑步鞋") == ["跑", "步", "鞋", "跑步", "步鞋"]
+    assert tokenize("I want a T-shirt") == ["t", "shirt"]
+
+
+def test_bm25_finds_products_in_both_languages(shop):
+    lexical = shop.engine.lexical
+
+    def best(query, n):
+        return [pid for pid, _ in sorted(lexical.scores(query).items(), key=lambda item: -item[1])[:n]]
+
+    assert all(pid.startswith("shoes-running-shoe-") for pid in best("跑步鞋", 8))
+    assert all(pid.startswith("music-violin-") for pid in best("小提琴", 2))
+    assert all(pid.startswith("music-violin-") for pid in best("violins", 2))
+    assert best("红色 T恤", 1) == ["apparel-tshirt-red"]
+    assert lexical.scores("zzzz qqqq") == {}
+
+
+def test_matched_words_are_the_query_words_found():
+    product = Product(id="x1", title="Blue Classic T-Shirt", category="apparel", price=9, image=PROJECT_ROOT / "app.py",
+                      title_zh="蓝色经典T恤", tags=("cotton",))  # fmt: skip
+    index = LexicalIndex([product])
+    assert index.matched_words("classic cotton shirts in green 经典", product) == ["classic", "cotton", "shirts", "经典"]
+
+
+# --- the engine -----------------------------------------------------------------------------
+@pytest.mark.parametrize("query, prefix", [("跑步鞋", "shoes-running-shoe-"), ("小提琴", "music-violin-"),
+                                           ("泰迪熊", "toys-teddy"), ("红色 T恤", "apparel-tshirt-red")])  # fmt: skip
+def test_typed_chinese_finds_products_through_their_chinese_titles(shop, query, prefix):
+    hybrid = shop.search(Query(text=query, k=10))
+    lexical_first = shop.search(Query(text=query, mode="lexical", k=1)).hits[0]
+    assert lexical_first.product.id.startswith(prefix)
+    assert lexical_first.product.id in [hit.product.id for hit in hybrid.hits]
+    assert "lexical" in next(h for h in hybrid.hits if h.product.id == lexical_first.product.id).matched
+
+
+def test_explanations_add_up_to_every_score(shop):
+    result = shop.search(Query(text="brown teddy bear, not pink", k=10))
+    assert result.understood.negatives == ("pink",)
+    for hit in result.hits:
+        assert set(hit.breakdown) == {"image", "text", "lexical", "negative"}
+        assert sum(hit.breakdown.values()) == pytest.approx(hit.score, abs=1e-6)
+        assert hit.breakdown["negative"] == (-NEGATIVE_PENALTY if "pink" in hit.product.title.lower() else 0.0)
+    assert [h.score for h in result.hits] == sorted((h.score for h in result.hits), reverse=True)
+    teddy = next(h for h in result.hits if h.product.id.startswith("toys-teddy"))
+    assert {"teddy", "bear"} <= set(teddy.matched_words)
+
+
+def test_negative_words_sink_matching_products(shop):
+    plain = shop.search(Query(text="teddy bear", mode="lexical", k=6))
+    avoiding = shop.search(Query(text="teddy bear", negative="pink", mode="lexical", k=6))
+    assert any(h.product.colour == "pink" for h in plain.hits[:3])
+    assert [h.product.colour for h in avoiding.hits[:3]] == ["brown", "brown", "brown"]
+
+
+def test_filters_understood_from_words_are_applied_and_reported(shop):
+    result = shop.search(Query(text="红色的跑步鞋 100元以下", k=10))
+    assert result.understood.chips() == ["price ≤ 100", "colour: red", "category: shoes"]
+    assert result.filters.colours == ("red",) and result.filters.price_max == 100
+    assert result.hits and all(h.product.colour == "red" and h.product.category == "shoes" and h.product.price <= 100
+                               for h in result.hits)  # fmt: skip
+    untouched = shop.search(Query(text="红色的跑步鞋 100元以下", understand=False, k=10))
+    assert untouched.understood is None and untouched.filters.where() is None
+
+
+def test_set_filters_win_over_understood_ones(shop):
+    result = shop.search(Query(text="shoes under $50", filters=make_filters(price_max=200, colours=["black"]), k=20))
+    assert result.filters.price_max == 200 and result.filters.categories == ("shoes",)
+    assert all(h.product.colour == "black" and h.product.price <= 200 for h in result.hits)
+
+
+def test_only_filters_browses_the_best_rated(shop):
+    result = shop.search(Query(text="below $30", k=5))
+    ratings = [h.product.rating for h in result.hits]
+    assert ratings == sorted(ratings, reverse=True) and all(h.product.price <= 30 for h in result.hits)
+
+
+def test_facet_counts_match_the_filtered_results(shop):
+    result = shop.search(Query(text="gift", filters=make_filters(price_max=120), k=10))
+    pool = shop.search(Query(text="gift", filters=make_filters(price_max=120), k=100)).hits[: result.total]
+    assert result.total == len(pool) == sum(result.facets["category"].values())
+    assert result.facets["category"] == dict(Counter(h.product.category for h in pool))
+    assert result.facets["colour"] == dict(Counter(h.product.colour for h in pool))
+    assert sum(result.facets["price"].values()) == result.total and "250 and up" not in result.facets["price"]
+    assert result.facets == facets(h.product for h in pool)
+    category, count = next(iter(result.facets["category"].items()))
+    narrowed = shop.search(Query(text="gift", filters=make_filters(price_max=120, categories=[category]), k=100))
+    assert all(h.product.category == category for h in narrowed.hits) and len(narrowed.hits) >= count
+
+
+def test_composed_photo_and_words_through_the_engine(shop):
+    photo = PROJECT_ROOT / "assets" / "examples" / "photo_green_hoodie.jpg"
+    photo_only = shop.search(Query(image=photo, k=5, understand=False))
+    composed = shop.search(Query(image=photo, text="in red", text_weight=0.8, k=5, understand=False))
+    assert [h.product.id for h in photo_only.hits] != [h.product.id for h in composed.hits]
+    assert all(h.breakdown["lexical"] >= 0 for h in composed.hits)
+
+
+def test_more_like_this_uses_the_products_own_vectors(shop):
+    hits = shop.similar("music-violin-red", k=5)
+    assert "music-violin-red" not in [h.product.id for h in hits]
+    assert all(sum(h.breakdown.values()) == pytest.approx(h.score) for h in hits)
+
+
+def test_speech_can_be_translated_or_kept_in_its_language(shop, speak):
+    clip = speak("a brown teddy bear")
+    assert shop.speech.transcribe(clip, translate=True).text.lower().strip(".") == "a brown teddy bear"  # English model
+
+
+def _image(name):
+    from engine.images import load_image
+
+    return load_image(PROJECT_ROOT / "assets" / "examples" / name, max_bytes=10**7, max_pixels=10**7)
