@@ -20,14 +20,17 @@ log = logging.getLogger(__name__)
 EXAMPLES_DIR = PROJECT_ROOT / "assets" / "examples"
 INTRO = (
     "# ShopLens\n"
-    "Find products by **typing**, by **photo** or by **voice** — or combine them. "
-    "Click a result for details and similar items."
+    "Find products by **typing**, by **photo** or by **voice**, or combine them: a photo plus "
+    "*\"in red\"*. Say a price (*\"under $50\"*, *\"50元以下\"*) or a colour and it becomes a filter. "
+    "Click a result for details, why it matched, and similar items."
 )
 CSS = """
 #results .caption-label { white-space: normal; }
 #detail-image img { object-fit: contain; }
+mark { background: #fde68a; padding: 0 2px; border-radius: 3px; }
 """
 THEME = gr.themes.Soft(primary_hue="indigo", secondary_hue="pink")
+MODES = {"Hybrid (words + vectors)": "hybrid", "Vectors only": "vector", "Words only (BM25)": "lexical"}
 
 
 def friendly(fn: Callable) -> Callable:
@@ -53,69 +56,105 @@ def build_ui(shop: ShopLens) -> gr.Blocks:
     """The Blocks app; the ``search`` endpoint is public under "Use via API"."""
 
     @friendly
-    def search(text: str, image: Any, audio: Any, categories: list[str] | None,
-               price_min: float | None, price_max: float | None):  # fmt: skip
-        # Gradio's number boxes send 0 when left empty; a price bound of 0 means "any" here.
-        filters = make_filters(categories=categories or (), price_min=price_min or None, price_max=price_max or None)
-        query = Query(text=text or "", image=present.upload_path(image), audio=present.upload_path(audio), filters=filters)
+    def search(text: str, image: Any, audio: Any, categories: list[str] | None, price_min: float | None,
+               price_max: float | None, colours: list[str] | None = None, rating_min: float | None = None,
+               negative: str = "", text_weight: float = 0.5, mode: str = "Hybrid (words + vectors)",
+               translate: bool = False):  # fmt: skip
+        # Gradio's number boxes send 0 when left empty; a bound of 0 means "any" here.
+        filters = make_filters(categories=categories or (), colours=colours or (), price_min=price_min or None,
+                               price_max=price_max or None, rating_min=rating_min or None)  # fmt: skip
+        query = Query(
+            text=text or "", image=present.upload_path(image), audio=present.upload_path(audio), filters=filters,
+            negative=negative or "", text_weight=float(text_weight if text_weight is not None else 0.5),
+            mode=MODES.get(mode, mode if mode in MODES.values() else "hybrid"), translate_speech=bool(translate),
+        )  # fmt: skip
         result = shop.search(query)
-        transcript = result.transcript.text if result.transcript else ""
-        summary = present.result_summary(len(result.hits), result.notices)
-        return present.gallery_items(result.hits), transcript, summary, [hit.product.id for hit in result.hits]
+        applied, chips = result.filters, present.filter_chips(result)
+        understood_text = result.understood.text if result.understood and (text or "").strip() else text
+        return (
+            present.gallery_items(result.hits), result.transcript.text if result.transcript else "",
+            present.result_summary(result), present.hit_records(result.hits, chips),
+            understood_text, list(applied.categories), list(applied.colours),
+            applied.price_min or 0, applied.price_max or 0,
+        )  # fmt: skip
 
     @friendly
-    def show_detail(product_ids: list[str], event: gr.SelectData):
-        if not product_ids or event.index is None or event.index >= len(product_ids):
-            return gr.update(), gr.update(), gr.update(), gr.update(), gr.update()
-        product_id = product_ids[event.index]
+    def show_detail(records: list[dict], event: gr.SelectData):
+        if not records or event.index is None or event.index >= len(records):
+            return (gr.update(),) * 7
+        record = records[event.index]
+        product = shop.product(record["id"])
+        if product is None:
+            raise gr.Error("That product is no longer in the catalogue.")
+        similar = shop.similar(product.id, k=8)
+        return (
+            gr.update(visible=True), str(product.image), present.detail_markdown(product, record.get("words", ())),
+            present.explanation(record), present.gallery_items(similar), present.hit_records(similar, []), product.id,
+        )  # fmt: skip
+
+    @friendly
+    def more_like_this(product_id: str):
         product = shop.product(product_id)
         if product is None:
             raise gr.Error("That product is no longer in the catalogue.")
-        similar = shop.similar(product_id, k=8)
-        return (
-            gr.update(visible=True), str(product.image), present.detail_markdown(product),
-            present.gallery_items(similar), [hit.product.id for hit in similar],
-        )  # fmt: skip
+        found = shop.similar(product_id, k=shop.settings.top_k)
+        return present.gallery_items(found), f"**More like {product.title}.**", present.hit_records(found, [])
 
     with gr.Blocks(title="ShopLens: multimodal product search") as blocks:
         gr.Markdown(INTRO)
-        hit_ids = gr.State([])
-        similar_ids = gr.State([])
+        hits = gr.State([])
+        similar_hits = gr.State([])
+        current = gr.State("")
         with gr.Row():
             with gr.Column(scale=2):
-                text = gr.Textbox(label="Describe what you want", placeholder="e.g. red running shoes", lines=1,
-                                  max_lines=3, elem_id="query-text")  # fmt: skip
+                text = gr.Textbox(label="Describe what you want", placeholder="e.g. red running shoes under $80",
+                                  lines=1, max_lines=3, elem_id="query-text")  # fmt: skip
                 with gr.Row():
                     image = gr.Image(label="Photo", sources=["upload", "webcam"], type="filepath", image_mode=None,
                                      height=220, elem_id="query-image")  # fmt: skip
                     audio = gr.Audio(label="Voice", sources=["microphone", "upload"], type="filepath",
                                      elem_id="query-audio")  # fmt: skip
+                with gr.Row():
+                    negative = gr.Textbox(label="Not", placeholder="e.g. leather", scale=1, elem_id="query-negative")
+                    text_weight = gr.Slider(0, 1, value=0.5, step=0.05, scale=2, elem_id="text-weight",
+                                            label="How much the words change the photo")  # fmt: skip
             with gr.Column(scale=1):
                 with gr.Accordion("Filters", open=True):
-                    categories = gr.Dropdown(choices=shop.categories(), multiselect=True, label="Category")
+                    categories = gr.Dropdown(choices=shop.categories(), multiselect=True, label="Category",
+                                             elem_id="filter-category")  # fmt: skip
+                    colours = gr.Dropdown(choices=shop.colours(), multiselect=True, label="Colour", elem_id="filter-colour")
                     with gr.Row():
                         price_min = gr.Number(label="Min price", info="0 = any", elem_id="price-min")
                         price_max = gr.Number(label="Max price", info="0 = any", elem_id="price-max")
+                    rating_min = gr.Slider(0, 5, value=0, step=0.5, label="Minimum rating", elem_id="rating-min")
+                with gr.Accordion("Options", open=False):
+                    mode = gr.Radio(list(MODES), value="Hybrid (words + vectors)", label="Ranking")
+                    translate = gr.Checkbox(label="Translate speech to English", value=False)
                 button = gr.Button("Search", variant="primary", elem_id="search-button")
                 transcript = gr.Textbox(label="You said", interactive=False, elem_id="transcript")
-                summary = gr.Markdown(elem_id="summary")
+        summary = gr.Markdown(elem_id="summary")
         gallery = gr.Gallery(label="Results", columns=6, height="auto", allow_preview=False, object_fit="contain",
                              elem_id="results")  # fmt: skip
         with gr.Column(visible=False, elem_id="detail") as detail:
             with gr.Row():
                 detail_image = gr.Image(label="Product", interactive=False, height=360, elem_id="detail-image")
-                detail_text = gr.Markdown(elem_id="detail-text")
+                with gr.Column():
+                    detail_text = gr.Markdown(elem_id="detail-text")
+                    why = gr.Markdown(elem_id="why")
+                    more = gr.Button("More like this", elem_id="more-like-this")
             similar = gr.Gallery(label="Similar products", columns=8, height=220, allow_preview=False,
                                  object_fit="contain", elem_id="similar")  # fmt: skip
 
-        inputs = [text, image, audio, categories, price_min, price_max]
-        outputs = [gallery, transcript, summary, hit_ids]
+        inputs = [text, image, audio, categories, price_min, price_max, colours, rating_min, negative, text_weight,
+                  mode, translate]  # fmt: skip
+        outputs = [gallery, transcript, summary, hits, text, categories, colours, price_min, price_max]
         for trigger in (button.click, text.submit):
             trigger(search, inputs, outputs, api_name="search" if trigger == button.click else False,
                     preprocess=False, concurrency_limit=2)  # fmt: skip
-        detail_outputs = [detail, detail_image, detail_text, similar, similar_ids]
-        gallery.select(show_detail, [hit_ids], detail_outputs, api_visibility="private")
-        similar.select(show_detail, [similar_ids], detail_outputs, api_visibility="private")
+        detail_outputs = [detail, detail_image, detail_text, why, similar, similar_hits, current]
+        gallery.select(show_detail, [hits], detail_outputs, api_visibility="private")
+        similar.select(show_detail, [similar_hits], detail_outputs, api_visibility="private")
+        more.click(more_like_this, [current], [gallery, summary, hits], api_visibility="private")
         _examples(text, image, audio)
     return blocks
 
@@ -123,14 +162,14 @@ def build_ui(shop: ShopLens) -> gr.Blocks:
 def _examples(text: gr.Textbox, image: gr.Image, audio: gr.Audio) -> None:
     """Example queries shipped in ``assets/examples``: words, photos, voice clips."""
     with gr.Row(equal_height=True):
-        gr.Examples([["red running shoes"], ["cosy knit jumper"], ["wooden toy train"], ["小提琴"]], [text],
-                    label="Try typing")  # fmt: skip
+        gr.Examples([["red running shoes under $100"], ["cosy knit jumper, not black"], ["跑步鞋"], ["50元以下的玩具"]],
+                    [text], label="Try typing")  # fmt: skip
         gr.Examples([[str(path)] for path in sorted(EXAMPLES_DIR.glob("photo_*.jpg"))], [image], label="Try a photo")
         gr.Examples([[str(path)] for path in sorted(EXAMPLES_DIR.glob("voice_*.wav"))], [audio], label="Try a voice clip")
 
 
 def launch_options(shop: ShopLens) -> dict[str, Any]:
-    """Keyword arguments for ``Blocks.launch``: look, served folders, address."""
+    """Keyword arguments for ``Blocks.launch``: look, served folders, upload limit, address."""
     catalogue_root = Path(shop.settings.catalog).expanduser().resolve().parent
     largest_upload = max(shop.settings.max_image_bytes, shop.settings.max_audio_bytes)
     options: dict[str, Any] = {

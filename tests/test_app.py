@@ -24,9 +24,12 @@ def app(tmp_path_factory, clip_config_dir, whisper_checkpoint, shared_speech):
         yield Client(url, verbose=False), shop
 
 
-def search(client, text="", image=None, audio=None, categories=(), price_min=None, price_max=None):
+def search(client, text="", image=None, audio=None, categories=(), price_min=None, price_max=None, colours=(),
+           rating_min=0, negative="", text_weight=0.5, mode="Hybrid (words + vectors)", translate=False):  # fmt: skip
     files = [handle_file(str(x)) if x else None for x in (image, audio)]
-    return client.predict(text, *files, list(categories), price_min, price_max, api_name="/search")
+    outputs = client.predict(text, *files, list(categories), price_min, price_max, list(colours), rating_min, negative,
+                             text_weight, mode, translate, api_name="/search")  # fmt: skip
+    return outputs[:3]  # gallery, transcript, summary (then the filters as understood)
 
 
 def test_search_endpoint_is_public_and_named(app):
@@ -34,13 +37,14 @@ def test_search_endpoint_is_public_and_named(app):
     endpoints = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
     assert list(endpoints) == ["/search"]
     parameters = [p["parameter_name"] for p in endpoints["/search"]["parameters"]]
-    assert parameters == ["text", "image", "audio", "categories", "price_min", "price_max"]
+    assert parameters == ["text", "image", "audio", "categories", "price_min", "price_max", "colours", "rating_min",
+                          "negative", "text_weight", "mode", "translate"]  # fmt: skip
 
 
 def test_text_search_returns_a_captioned_gallery(app):
     client, shop = app
-    gallery, transcript, summary = search(client, "red running shoes")
-    assert len(gallery) == 8 and transcript == "" and "8 products found" in summary
+    gallery, transcript, summary = search(client, "a gift for my sister")
+    assert len(gallery) == 8 and transcript == "" and "48 products found" in summary
     titles = {p.title for p in shop.store.products(sorted(shop.store.stored_product_ids())).values()}
     for item in gallery:
         assert item["caption"].split(" · ")[0] in titles and " · $" in item["caption"] and "★" in item["caption"]
@@ -78,7 +82,16 @@ def test_bad_uploads_get_a_readable_message(app, tmp_path, kind, content, messag
     with pytest.raises(AppError, match=message) as caught:
         search(client, **{kind: path})
     assert "Traceback" not in str(caught.value)
-    assert shop.store.count() == before and len(search(client, "lamp")[0]) == 8
+    assert shop.store.count() == before and len(search(client, "present")[0]) == 8
+
+
+def test_words_become_filters_returned_to_the_ui(app):
+    client, _ = app
+    outputs = client.predict("红色的跑步鞋 100元以下", None, None, [], None, None, [], 0, "", 0.5, "Hybrid (words + vectors)",
+                             False, api_name="/search")  # fmt: skip
+    gallery, _, summary, text, categories, colours, price_min, price_max = outputs
+    assert (text, categories, colours, price_min, price_max) == ("跑步", ["shoes"], ["red"], 0, 100)
+    assert gallery and "Understood from your words" in summary and "**Category**: shoes" in summary
 
 
 def test_empty_query_and_inverted_price_range_are_explained(app):
@@ -91,7 +104,7 @@ def test_empty_query_and_inverted_price_range_are_explained(app):
 
 def test_twenty_thousand_characters_of_text(app):
     client, _ = app
-    gallery, _, summary = search(client, "blue " * 4000)
+    gallery, _, summary = search(client, "lovely " * 3000)
     assert len(gallery) == 8 and "first 1000 characters" in summary
 
 
@@ -100,7 +113,8 @@ def test_server_files_outside_the_upload_folder_cannot_be_smuggled_in(app, tmp_p
     secret = tmp_path / "secret.png"
     Image.new("RGB", (40, 40), "red").save(secret)
     call = httpx.post(f"{client.src.rstrip('/')}/gradio_api/call/search", timeout=30,
-                      json={"data": ["", {"path": str(secret), "meta": {"_type": "gradio.FileData"}}, None, [], None, None]})  # fmt: skip
+                      json={"data": ["", {"path": str(secret), "meta": {"_type": "gradio.FileData"}}, None, [], None, None, [], 0, "",
+                            0.5, "Hybrid (words + vectors)", False]})  # fmt: skip
     assert call.status_code == 200
     with httpx.stream("GET", f"{client.src.rstrip('/')}/gradio_api/call/search/{call.json()['event_id']}", timeout=30) as events:
         stream = "".join(events.iter_text())

@@ -4,6 +4,7 @@ import shutil
 
 import pytest
 
+from engine.catalogue import load_catalogue
 from engine.settings import BUNDLED_CATALOGUE, PROJECT_ROOT, Settings
 from tests.app_server import running_app
 
@@ -61,7 +62,7 @@ def upload(page, component: str, path) -> None:
 
 
 def test_typed_query_shows_gallery_images(page):
-    page.fill("#query-text textarea", "red running shoes")
+    page.fill("#query-text textarea", "a present for my sister")
     page.click("#search-button")
     assert result_images(page).count() == TOP_K
     page.wait_for_function("[...document.querySelectorAll('#results img')].every(img => img.complete && img.naturalWidth > 0)")
@@ -103,3 +104,27 @@ def test_bad_uploads_show_a_readable_message(page, tmp_path, component, name, co
     toast = page.get_by_text(message, exact=False).first
     toast.wait_for(state="visible")
     assert "Traceback" not in page.content()
+
+
+def captions(page) -> list[str]:
+    return page.locator("#results .caption-label").all_inner_texts()
+
+
+def test_composed_photo_and_words_query(page):
+    upload(page, "query-image", PROJECT_ROOT / "assets" / "examples" / "photo_green_hoodie.jpg")
+    page.click("#search-button")
+    result_images(page)
+    photo_only = captions(page)
+    page.fill("#query-text textarea", "like this, but in red")
+    page.locator("#text-weight input[type=number]").fill("0.8")
+    page.locator("#text-weight input[type=number]").press("Enter")
+    page.click("#search-button")
+    page.wait_for_function("document.querySelector('#summary').innerText.includes('colour: red')")
+    page.wait_for_function(f"document.querySelectorAll('#results .caption-label').length >= {TOP_K}")
+    composed = captions(page)
+    colour_of = {p.title: p.colour for p in load_catalogue(BUNDLED_CATALOGUE).products}
+    assert composed != photo_only and all(colour_of[caption.split(" · ")[0]] == "red" for caption in composed)
+    assert page.locator("#filter-colour").inner_text().count("red") >= 1  # the chip is in the editable filter
+    page.locator("#results .thumbnail-item").first.click()
+    page.wait_for_selector("#why table")
+    assert "image similarity" in page.locator("#why").inner_text()
