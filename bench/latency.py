@@ -34,7 +34,7 @@ from engine.service import ShopLens  # noqa: E402
 from engine.settings import BUNDLED_CATALOGUE, PROJECT_ROOT, Settings  # noqa: E402
 from engine.speech import SpeechRecognizer  # noqa: E402
 
-STAGES = ("speech", "embedding", "vector_search", "rest")
+STAGES = ("speech", "embedding", "vector_search", "lexical", "rest")
 
 
 def whisper_tiny_en(folder: Path) -> Path:
@@ -115,7 +115,7 @@ def main() -> None:
 
     rng = random.Random(7)
     products = load_catalogue(BUNDLED_CATALOGUE).products
-    texts = [f"{p.colour} {rng.choice(p.tags)} {p.category}" for p in rng.sample(products, args.queries)]
+    texts = [f"{rng.choice(p.tags)} {p.title.split()[-1].lower()}" for p in rng.sample(products, args.queries)]
     images = [p.image for p in rng.sample(products, args.queries)]
     phrases = [f"I am looking for a {p.title.lower()}" for p in rng.sample(products, args.voice_queries)]
     clips = voice_clips(args.work_dir, phrases)
@@ -125,21 +125,29 @@ def main() -> None:
         "voice": [Query(audio=c) for c in clips],
         "combined": [Query(text="in red", image=i, audio=c) for i, c in zip(images, clips)],
     }
-    rows = []
+    rows, extras = [], []
     for kind, queries in plans.items():
         runs = [run for run in (timed_search(shop, query) for query in queries) if run is not None]
         first = runs[0]["total"] * 1000
         totals = [run["total"] for run in runs]
         split = " / ".join(f"{percentile([run[s] for run in runs], 50):.0f}" for s in STAGES)
         rows.append(f"| {kind} | {len(runs)} | {percentile(totals, 50):.0f} | {percentile(totals, 95):.0f} | {first:.0f} | {split} |")
+        lexical = [run["lexical"] for run in runs]
+        embedding = [run["embedding"] for run in runs]
+        extras.append(f"| {kind} | {percentile(lexical, 50):.1f} | {percentile(lexical, 95):.1f} | "
+                      f"{percentile(embedding, 50):.0f} | {100 * np.median(lexical) / np.median(embedding):.0f}% |")  # fmt: skip
 
     print(f"\nShopLens latency on {len(products)} bundled products, CLIP ViT-B-32 (random weights, real compute), "
           f"Whisper tiny.en (real), device {settings.device}, top_k={settings.top_k}\n")  # fmt: skip
     print(f"Start-up (load + warm up CLIP and Whisper, index the catalogue): {startup:.1f} s")
     print(f"Indexing: {report.summary()}\n")
-    print("| query kind | n | p50 ms | p95 ms | first query ms | p50 split ms: speech / embedding / vector search / rest |")
+    print("| query kind | n | p50 ms | p95 ms | first query ms | p50 split ms: speech / embedding / vector search / lexical / rest |")
     print("|---|---|---|---|---|---|")
     print("\n".join(rows))
+    print("\nWhat hybrid search adds (filter parsing + BM25 + fusion + facets) next to the CLIP embedding:\n")
+    print("| query kind | lexical p50 ms | lexical p95 ms | embedding p50 ms | lexical / embedding |")
+    print("|---|---|---|---|---|")
+    print("\n".join(extras))
 
     base_path, base_kind = whisper_base(args.work_dir)
     print(f"\nSpeech alone on the same {len(clips)} clips (transcribe = decode + Whisper, after warm-up):\n")

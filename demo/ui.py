@@ -31,6 +31,7 @@ mark { background: #fde68a; padding: 0 2px; border-radius: 3px; }
 """
 THEME = gr.themes.Soft(primary_hue="indigo", secondary_hue="pink")
 MODES = {"Hybrid (words + vectors)": "hybrid", "Vectors only": "vector", "Words only (BM25)": "lexical"}
+SPOKEN = {"Detect": None, "English": "en", "中文": "zh"}
 
 
 def friendly(fn: Callable) -> Callable:
@@ -59,7 +60,7 @@ def build_ui(shop: ShopLens) -> gr.Blocks:
     def search(text: str, image: Any, audio: Any, categories: list[str] | None, price_min: float | None,
                price_max: float | None, colours: list[str] | None = None, rating_min: float | None = None,
                negative: str = "", text_weight: float = 0.5, mode: str = "Hybrid (words + vectors)",
-               translate: bool = False):  # fmt: skip
+               translate: bool = False, spoken: str = "Detect"):  # fmt: skip
         # Gradio's number boxes send 0 when left empty; a bound of 0 means "any" here.
         filters = make_filters(categories=categories or (), colours=colours or (), price_min=price_min or None,
                                price_max=price_max or None, rating_min=rating_min or None)  # fmt: skip
@@ -67,6 +68,7 @@ def build_ui(shop: ShopLens) -> gr.Blocks:
             text=text or "", image=present.upload_path(image), audio=present.upload_path(audio), filters=filters,
             negative=negative or "", text_weight=float(text_weight if text_weight is not None else 0.5),
             mode=MODES.get(mode, mode if mode in MODES.values() else "hybrid"), translate_speech=bool(translate),
+            speech_language=SPOKEN.get(spoken),
         )  # fmt: skip
         result = shop.search(query)
         applied, chips = result.filters, present.filter_chips(result)
@@ -129,6 +131,7 @@ def build_ui(shop: ShopLens) -> gr.Blocks:
                     rating_min = gr.Slider(0, 5, value=0, step=0.5, label="Minimum rating", elem_id="rating-min")
                 with gr.Accordion("Options", open=False):
                     mode = gr.Radio(list(MODES), value="Hybrid (words + vectors)", label="Ranking")
+                    spoken = gr.Radio(list(SPOKEN), value="Detect", label="Spoken language")
                     translate = gr.Checkbox(label="Translate speech to English", value=False)
                 button = gr.Button("Search", variant="primary", elem_id="search-button")
                 transcript = gr.Textbox(label="You said", interactive=False, elem_id="transcript")
@@ -146,7 +149,7 @@ def build_ui(shop: ShopLens) -> gr.Blocks:
                                  object_fit="contain", elem_id="similar")  # fmt: skip
 
         inputs = [text, image, audio, categories, price_min, price_max, colours, rating_min, negative, text_weight,
-                  mode, translate]  # fmt: skip
+                  mode, translate, spoken]  # fmt: skip
         outputs = [gallery, transcript, summary, hits, text, categories, colours, price_min, price_max]
         for trigger in (button.click, text.submit):
             trigger(search, inputs, outputs, api_name="search" if trigger == button.click else False,

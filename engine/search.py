@@ -122,6 +122,7 @@ class Query(BaseModel):
     mode: Literal["hybrid", "vector", "lexical"] = "hybrid"
     understand: bool = True  # read price, colour, category and "not ..." from the words
     translate_speech: bool = False  # Whisper's translate task: speech in any language -> English
+    speech_language: str | None = None  # e.g. "zh"; None lets Whisper detect it
 
 
 @dataclass(frozen=True)
@@ -239,7 +240,8 @@ class SearchEngine:
             texts.append(typed)
         if query.audio is not None:
             clock = time.perf_counter()
-            result.transcript = self.speech.transcribe(query.audio, translate=query.translate_speech)
+            result.transcript = self.speech.transcribe(query.audio, translate=query.translate_speech,
+                                                       language=query.speech_language)  # fmt: skip
             result.timings["speech"] = time.perf_counter() - clock
             texts.append(result.transcript.text)
             if result.transcript.trimmed:

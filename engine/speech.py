@@ -159,21 +159,26 @@ class SpeechRecognizer:
         self._recognise(np.zeros(SAMPLE_RATE, dtype=np.float32))
 
     # --- recognition ----------------------------------------------------------------------------
-    def transcribe(self, path: str | Path, *, translate: bool = False) -> Transcript:
-        """The words spoken in the clip; ``translate`` turns any language into English text."""
+    def transcribe(self, path: str | Path, *, translate: bool = False, language: str | None = None) -> Transcript:
+        """The words spoken in the clip; ``translate`` turns any language into English text.
+
+        ``language`` (e.g. ``zh``) skips Whisper's language detection, which short clips can fool.
+        """
         samples, trimmed = self.decode(path)
         seconds = len(samples) / SAMPLE_RATE
         if float(np.sqrt(np.mean(samples**2))) < SILENCE_RMS:
             raise NoSpeechError("No speech detected: the recording is silent. Check the microphone and try again.")
-        text, language = self._recognise(samples, "translate" if translate else "transcribe")
+        text, language = self._recognise(samples, "translate" if translate else "transcribe", language)
         if not text:
             raise NoSpeechError("No speech detected in the recording. Please speak clearly and try again.")
         log.info("transcribed %.1f s of %s speech%s: %r", seconds, language, " (trimmed)" if trimmed else "", text)
         return Transcript(text=text, language=language, seconds=seconds, trimmed=trimmed)
 
-    def _recognise(self, samples: np.ndarray, task: str = "transcribe") -> tuple[str, str]:
+    def _recognise(self, samples: np.ndarray, task: str = "transcribe", language: str | None = None) -> tuple[str, str]:
         model = self.model
-        language = self.settings.whisper_language or (None if model.is_multilingual else "en")
+        language = language or self.settings.whisper_language or (None if model.is_multilingual else "en")
+        if not model.is_multilingual:
+            language = "en"
         if task == "translate" and not model.is_multilingual:
             task = "transcribe"  # an English-only model already writes English
         with self._run_lock, torch.random.fork_rng(devices=[]):

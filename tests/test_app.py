@@ -25,10 +25,11 @@ def app(tmp_path_factory, clip_config_dir, whisper_checkpoint, shared_speech):
 
 
 def search(client, text="", image=None, audio=None, categories=(), price_min=None, price_max=None, colours=(),
-           rating_min=0, negative="", text_weight=0.5, mode="Hybrid (words + vectors)", translate=False):  # fmt: skip
+           rating_min=0, negative="", text_weight=0.5, mode="Hybrid (words + vectors)", translate=False,
+           spoken="Detect"):  # fmt: skip
     files = [handle_file(str(x)) if x else None for x in (image, audio)]
     outputs = client.predict(text, *files, list(categories), price_min, price_max, list(colours), rating_min, negative,
-                             text_weight, mode, translate, api_name="/search")  # fmt: skip
+                             text_weight, mode, translate, spoken, api_name="/search")  # fmt: skip
     return outputs[:3]  # gallery, transcript, summary (then the filters as understood)
 
 
@@ -38,7 +39,7 @@ def test_search_endpoint_is_public_and_named(app):
     assert list(endpoints) == ["/search"]
     parameters = [p["parameter_name"] for p in endpoints["/search"]["parameters"]]
     assert parameters == ["text", "image", "audio", "categories", "price_min", "price_max", "colours", "rating_min",
-                          "negative", "text_weight", "mode", "translate"]  # fmt: skip
+                          "negative", "text_weight", "mode", "translate", "spoken"]  # fmt: skip
 
 
 def test_text_search_returns_a_captioned_gallery(app):
@@ -88,7 +89,7 @@ def test_bad_uploads_get_a_readable_message(app, tmp_path, kind, content, messag
 def test_words_become_filters_returned_to_the_ui(app):
     client, _ = app
     outputs = client.predict("红色的跑步鞋 100元以下", None, None, [], None, None, [], 0, "", 0.5, "Hybrid (words + vectors)",
-                             False, api_name="/search")  # fmt: skip
+                             False, "Detect", api_name="/search")  # fmt: skip
     gallery, _, summary, text, categories, colours, price_min, price_max = outputs
     assert (text, categories, colours, price_min, price_max) == ("跑步", ["shoes"], ["red"], 0, 100)
     assert gallery and "Understood from your words" in summary and "**Category**: shoes" in summary
@@ -114,7 +115,7 @@ def test_server_files_outside_the_upload_folder_cannot_be_smuggled_in(app, tmp_p
     Image.new("RGB", (40, 40), "red").save(secret)
     call = httpx.post(f"{client.src.rstrip('/')}/gradio_api/call/search", timeout=30,
                       json={"data": ["", {"path": str(secret), "meta": {"_type": "gradio.FileData"}}, None, [], None, None, [], 0, "",
-                            0.5, "Hybrid (words + vectors)", False]})  # fmt: skip
+                            0.5, "Hybrid (words + vectors)", False, "Detect"]})  # fmt: skip
     assert call.status_code == 200
     with httpx.stream("GET", f"{client.src.rstrip('/')}/gradio_api/call/search/{call.json()['event_id']}", timeout=30) as events:
         stream = "".join(events.iter_text())
