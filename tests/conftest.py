@@ -71,6 +71,21 @@ def make_settings(tmp_path, clip_config_dir, whisper_checkpoint) -> Callable[...
     return make
 
 
+@pytest.fixture(scope="module")
+def bundled_settings(tmp_path_factory, clip_config_dir, whisper_checkpoint) -> Callable[..., Settings]:
+    """Settings serving the bundled demo catalogue with the tiny CLIP (one data folder per call)."""
+    from engine.settings import BUNDLED_CATALOGUE
+
+    def make(**overrides) -> Settings:
+        values = dict(
+            data_dir=tmp_path_factory.mktemp("bundled"), catalog=BUNDLED_CATALOGUE, clip_model="shoplens-tiny",
+            clip_pretrained="none", clip_config_dir=clip_config_dir, whisper_model=str(whisper_checkpoint),
+        )  # fmt: skip
+        return Settings(_env_file=None, **{**values, **overrides})
+
+    return make
+
+
 @pytest.fixture(scope="session")
 def shared_speech(clip_config_dir, whisper_checkpoint, tmp_path_factory):
     """One loaded Whisper for the whole session (it is read-only)."""

@@ -9,18 +9,13 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
 
-from engine.settings import BUNDLED_CATALOGUE, PROJECT_ROOT, Settings
+from engine.settings import PROJECT_ROOT
 from tests.app_server import running_app
 
 
 @pytest.fixture(scope="module")
-def app(tmp_path_factory, clip_config_dir, whisper_checkpoint, shared_speech):
-    settings = Settings(
-        _env_file=None, data_dir=tmp_path_factory.mktemp("app-data"), catalog=BUNDLED_CATALOGUE,
-        clip_model="shoplens-tiny", clip_pretrained="none", clip_config_dir=clip_config_dir,
-        whisper_model=str(whisper_checkpoint), top_k=8,
-    )  # fmt: skip
-    with running_app(settings, speech=shared_speech) as (url, shop):
+def app(bundled_settings, shared_speech):
+    with running_app(bundled_settings(top_k=8), speech=shared_speech) as (url, shop):
         yield Client(url, verbose=False), shop
 
 

@@ -5,7 +5,7 @@ import shutil
 import pytest
 
 from engine.catalogue import load_catalogue
-from engine.settings import BUNDLED_CATALOGUE, PROJECT_ROOT, Settings
+from engine.settings import BUNDLED_CATALOGUE, PROJECT_ROOT
 from tests.app_server import running_app
 
 pytestmark = pytest.mark.browser
@@ -17,13 +17,8 @@ WAIT_MS = 60_000
 
 
 @pytest.fixture(scope="module")
-def app_url(tmp_path_factory, clip_config_dir, whisper_checkpoint, shared_speech):
-    settings = Settings(
-        _env_file=None, data_dir=tmp_path_factory.mktemp("browser-data"), catalog=BUNDLED_CATALOGUE,
-        clip_model="shoplens-tiny", clip_pretrained="none", clip_config_dir=clip_config_dir,
-        whisper_model=str(whisper_checkpoint), top_k=TOP_K,
-    )  # fmt: skip
-    with running_app(settings, speech=shared_speech) as (url, _):
+def app_url(bundled_settings, shared_speech):
+    with running_app(bundled_settings(top_k=TOP_K), speech=shared_speech) as (url, _):
         yield url
 
 

@@ -10,17 +10,12 @@ from engine.fusion import LEXICAL_WEIGHT, NEGATIVE_PENALTY, NEGATIVE_WEIGHT, Can
 from engine.lexical import LexicalIndex, tokenize
 from engine.search import Query, make_filters
 from engine.service import ShopLens
-from engine.settings import BUNDLED_CATALOGUE, PROJECT_ROOT
+from engine.settings import PROJECT_ROOT
 
 
 @pytest.fixture(scope="module")
-def shop(tmp_path_factory, clip_config_dir, whisper_checkpoint, shared_speech):
-    from engine.settings import Settings
-
-    settings = Settings(_env_file=None, data_dir=tmp_path_factory.mktemp("hybrid"), catalog=BUNDLED_CATALOGUE,
-                        clip_model="shoplens-tiny", clip_pretrained="none", clip_config_dir=clip_config_dir,
-                        whisper_model=str(whisper_checkpoint), top_k=10)  # fmt: skip
-    shop = ShopLens(settings)
+def shop(bundled_settings, shared_speech):
+    shop = ShopLens(bundled_settings(top_k=10))
     shop.speech = shared_speech
     shop.start(speech=False)
     return shop
