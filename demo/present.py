@@ -8,9 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from engine.catalogue import Product
-from engine.search import Hit, SearchResult
+from engine.search import Hit, Query, SearchResult
 
-SIGNALS = {"image": "image similarity", "text": "text similarity", "lexical": "word match", "negative": "unwanted words"}
+SIGNALS = {"image": "image similarity", "text": "text similarity", "lexical": "word match", "negative": "unwanted words",
+           "personal": "your taste"}
 
 CURRENCY_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "CNY": "¥", "JPY": "¥"}
 
@@ -28,8 +29,16 @@ def caption(product: Product) -> str:
     return f"{product.title} · {price_text(product)} · {rating_text(product)}"
 
 
-def gallery_items(hits: list[Hit]) -> list[tuple[str, str]]:
-    return [(str(hit.product.image), caption(hit.product)) for hit in hits]
+def gallery_items(hits: list[Hit], reasons: dict[str, str] | None = None) -> list[tuple[str, str]]:
+    reasons = reasons or {}
+    return [(str(hit.product.image), " · ".join(filter(None, [caption(hit.product), reasons.get(hit.product.id)])))
+            for hit in hits]  # fmt: skip
+
+
+def modality(query: Query) -> str:
+    """How a search was asked, for the event log: text, photo, voice or a combination."""
+    parts = [name for name, given in (("text", query.text.strip()), ("photo", query.image), ("voice", query.audio)) if given]
+    return "+".join(parts) or "filters"
 
 
 def highlight(text: str, words: tuple[str, ...] | list[str]) -> str:
@@ -68,6 +77,10 @@ def explanation(hit: dict[str, Any]) -> str:
             value = f"cos {hit['similarity'].get(key, 0.0):.3f}"
         elif key == "lexical":
             value = ", ".join(f"<mark>{escape(w)}</mark>" for w in hit["words"]) or "no shared words"
+        elif key == "personal":
+            if key not in hit["breakdown"]:
+                continue
+            value = "learned from your events"
         else:
             value = "contains an unwanted word" if part else "none"
         rows.append(f"| {label} | {value} | {part:+.3f} |")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import uuid
 from pathlib import Path
 from typing import Any, Callable
 
@@ -60,7 +61,7 @@ def build_ui(shop: ShopLens) -> gr.Blocks:
     def search(text: str, image: Any, audio: Any, categories: list[str] | None, price_min: float | None,
                price_max: float | None, colours: list[str] | None = None, rating_min: float | None = None,
                negative: str = "", text_weight: float = 0.5, mode: str = "Hybrid (words + vectors)",
-               translate: bool = False, spoken: str = "Detect"):  # fmt: skip
+               translate: bool = False, spoken: str = "Detect", shopper: str = "", personalise: bool = False):  # fmt: skip
         # Gradio's number boxes send 0 when left empty; a bound of 0 means "any" here.
         filters = make_filters(categories=categories or (), colours=colours or (), price_min=price_min or None,
                                price_max=price_max or None, rating_min=rating_min or None)  # fmt: skip
@@ -71,28 +72,64 @@ def build_ui(shop: ShopLens) -> gr.Blocks:
             speech_language=SPOKEN.get(spoken),
         )  # fmt: skip
         result = shop.search(query)
+        reasons: dict[str, str] = {}
+        if personalise and shopper:
+            reranked, reasons = shop.personal.rerank(shopper, result.pool)
+            result.hits = reranked[: len(result.hits)]
+        shop.personal.record(shopper, "search", query=" ".join(filter(None, [text, result.transcript.text if
+                             result.transcript else ""])) or None, modality=present.modality(query))  # fmt: skip
         applied, chips = result.filters, present.filter_chips(result)
         understood_text = result.understood.text if result.understood and (text or "").strip() else text
         return (
-            present.gallery_items(result.hits), result.transcript.text if result.transcript else "",
+            present.gallery_items(result.hits, reasons), result.transcript.text if result.transcript else "",
             present.result_summary(result), present.hit_records(result.hits, chips),
             understood_text, list(applied.categories), list(applied.colours),
             applied.price_min or 0, applied.price_max or 0,
         )  # fmt: skip
 
     @friendly
-    def show_detail(records: list[dict], event: gr.SelectData):
+    def show_detail(records: list[dict], shopper: str, event: gr.SelectData):
         if not records or event.index is None or event.index >= len(records):
-            return (gr.update(),) * 7
+            return (gr.update(),) * 8
         record = records[event.index]
         product = shop.product(record["id"])
         if product is None:
             raise gr.Error("That product is no longer in the catalogue.")
+        shop.personal.record(shopper, "view", product_id=product.id)
         similar = shop.similar(product.id, k=8)
+        together = [(str(p.image), present.caption(p)) for p in shop.personal.bought_together(product.id)]
         return (
             gr.update(visible=True), str(product.image), present.detail_markdown(product, record.get("words", ())),
-            present.explanation(record), present.gallery_items(similar), present.hit_records(similar, []), product.id,
+            present.explanation(record) if "breakdown" in record else "", present.gallery_items(similar),
+            present.hit_records(similar, []), product.id, together,
         )  # fmt: skip
+
+    @friendly
+    def act(kind: str, product_id: str, shopper: str):
+        product = shop.product(product_id) if product_id else None
+        if product is None:
+            raise gr.Error("Open a product first.")
+        shop.personal.record(shopper, kind, product_id=product_id)
+        gr.Info(f"{'Added to your cart' if kind == 'cart' else 'Bought'}: {product.title}")
+
+    @friendly
+    def for_you(shopper: str):
+        suggestions, cold = shop.personal.for_you(shopper, k=12)
+        note = ("**For you.** Popular and highly rated right now; view, cart or buy a few products and this row "
+                "learns your taste." if cold else "**For you**, from what you viewed, carted, bought and searched.")  # fmt: skip
+        items = [(str(s.product.image), f"{present.caption(s.product)} · {s.reason}") for s in suggestions]
+        return note, items, [{"id": s.product.id} for s in suggestions], shop.personal.profile(shopper)
+
+    @friendly
+    def forget(shopper: str, event_id: float | None):
+        if not event_id or not shop.events.forget(shopper, int(event_id)):
+            raise gr.Error("Pick an event id from the table to forget.")
+        gr.Info(f"Forgot event {int(event_id)}.")
+
+    @friendly
+    def forget_me(shopper: str):
+        removed = shop.events.forget_shopper(shopper)
+        gr.Info(f"Deleted all {removed} of your events.")
 
     @friendly
     def more_like_this(product_id: str):
@@ -104,6 +141,11 @@ def build_ui(shop: ShopLens) -> gr.Blocks:
 
     with gr.Blocks(title="ShopLens: multimodal product search") as blocks:
         gr.Markdown(INTRO)
+        shopper = gr.BrowserState("", storage_key="shoplens-shopper")
+        for_you_note = gr.Markdown(elem_id="for-you-note")
+        for_you_gallery = gr.Gallery(label="For you", columns=8, height=220, allow_preview=False,
+                                     object_fit="contain", elem_id="for-you")  # fmt: skip
+        for_you_hits = gr.State([])
         hits = gr.State([])
         similar_hits = gr.State([])
         current = gr.State("")
@@ -133,6 +175,7 @@ def build_ui(shop: ShopLens) -> gr.Blocks:
                     mode = gr.Radio(list(MODES), value="Hybrid (words + vectors)", label="Ranking")
                     spoken = gr.Radio(list(SPOKEN), value="Detect", label="Spoken language")
                     translate = gr.Checkbox(label="Translate speech to English", value=False)
+                personalise = gr.Checkbox(label="Personalise results for me", value=True, elem_id="personalise")
                 button = gr.Button("Search", variant="primary", elem_id="search-button")
                 transcript = gr.Textbox(label="You said", interactive=False, elem_id="transcript")
         summary = gr.Markdown(elem_id="summary")
@@ -143,21 +186,41 @@ def build_ui(shop: ShopLens) -> gr.Blocks:
                 detail_image = gr.Image(label="Product", interactive=False, height=360, elem_id="detail-image")
                 with gr.Column():
                     detail_text = gr.Markdown(elem_id="detail-text")
+                    with gr.Row():
+                        cart = gr.Button("Add to cart", elem_id="add-to-cart")
+                        buy = gr.Button("Buy", variant="primary", elem_id="buy")
+                        more = gr.Button("More like this", elem_id="more-like-this")
                     why = gr.Markdown(elem_id="why")
-                    more = gr.Button("More like this", elem_id="more-like-this")
             similar = gr.Gallery(label="Similar products", columns=8, height=220, allow_preview=False,
                                  object_fit="contain", elem_id="similar")  # fmt: skip
+            together = gr.Gallery(label="Bought together", columns=8, height=220, allow_preview=False,
+                                  object_fit="contain", elem_id="bought-together")  # fmt: skip
+        with gr.Accordion("Your profile: the events behind your recommendations", open=False, elem_id="profile"):
+            profile = gr.Dataframe(headers=["event", "kind", "product or query", "age", "weight"], interactive=False,
+                                   elem_id="profile-table")  # fmt: skip
+            with gr.Row():
+                event_id = gr.Number(label="Event to forget", precision=0, elem_id="forget-id")
+                forget_button = gr.Button("Forget this", elem_id="forget-one")
+                forget_all = gr.Button("Forget me", variant="stop", elem_id="forget-me")
 
         inputs = [text, image, audio, categories, price_min, price_max, colours, rating_min, negative, text_weight,
-                  mode, translate, spoken]  # fmt: skip
+                  mode, translate, spoken, shopper, personalise]  # fmt: skip
         outputs = [gallery, transcript, summary, hits, text, categories, colours, price_min, price_max]
+        refresh = dict(fn=for_you, inputs=[shopper], outputs=[for_you_note, for_you_gallery, for_you_hits, profile],
+                       api_visibility="private")  # fmt: skip
         for trigger in (button.click, text.submit):
             trigger(search, inputs, outputs, api_name="search" if trigger == button.click else False,
-                    preprocess=False, concurrency_limit=2)  # fmt: skip
-        detail_outputs = [detail, detail_image, detail_text, why, similar, similar_hits, current]
-        gallery.select(show_detail, [hits], detail_outputs, api_visibility="private")
-        similar.select(show_detail, [similar_hits], detail_outputs, api_visibility="private")
+                    preprocess=False, concurrency_limit=2).then(**refresh)  # fmt: skip
+        detail_outputs = [detail, detail_image, detail_text, why, similar, similar_hits, current, together]
+        for source, records in ((gallery, hits), (similar, similar_hits), (for_you_gallery, for_you_hits)):
+            source.select(show_detail, [records, shopper], detail_outputs, api_visibility="private").then(**refresh)
         more.click(more_like_this, [current], [gallery, summary, hits], api_visibility="private")
+        cart.click(functools.partial(act, "cart"), [current, shopper], None, api_visibility="private").then(**refresh)
+        buy.click(functools.partial(act, "purchase"), [current, shopper], None, api_visibility="private").then(**refresh)
+        forget_button.click(forget, [shopper, event_id], None, api_visibility="private").then(**refresh)
+        forget_all.click(forget_me, [shopper], None, api_visibility="private").then(**refresh)
+        blocks.load(lambda current_id: current_id or uuid.uuid4().hex, [shopper], [shopper],
+                    api_visibility="private").then(**refresh)  # fmt: skip
         _examples(text, image, audio)
     return blocks
 

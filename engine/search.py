@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 
 CANDIDATE_FACTOR = 4
 MIN_CANDIDATES = 40
-RESULT_POOL = 48
+RESULT_POOL = 100
 
 
 class Filters(BaseModel):
@@ -143,6 +143,7 @@ class SearchResult:
     filters: Filters = Filters()  # what was applied: the shopper's and the understood ones
     facets: dict[str, dict[str, int]] = field(default_factory=dict)
     total: int = 0  # size of the ranked result set the facets count
+    pool: list[Hit] = field(default_factory=list)  # that ranked set; hits are its first k
     notices: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)  # seconds: speech, embedding, vector_search, lexical, rest
 
@@ -318,10 +319,11 @@ class SearchEngine:
         pool = [(score, pid, breakdown) for score, pid, breakdown in pool if pid in products]
         result.total = len(pool)
         result.facets = facets(products[pid] for _, pid, _ in pool)
-        result.hits = [
+        result.pool = [
             Hit(products[pid], score, dict(candidates[pid].similarity), tuple(candidates[pid].matched), breakdown,
                 tuple(self.lexical.matched_words(words, products[pid])) if words else ())
-            for score, pid, breakdown in pool[:k]
+            for score, pid, breakdown in pool
         ]  # fmt: skip
+        result.hits = result.pool[:k]
         if not result.hits:
             result.notices.append("No products match these filters." if result.filters.where() else "The catalogue is empty.")

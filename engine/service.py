@@ -9,7 +9,9 @@ from tqdm import tqdm
 
 from engine.catalogue import Product, load_catalogue
 from engine.embedding import ClipEmbedder
+from engine.events import EventStore
 from engine.index import Indexer, IndexReport
+from engine.personal import Personaliser
 from engine.search import Hit, Query, SearchEngine, SearchResult
 from engine.settings import Settings
 from engine.speech import SpeechRecognizer
@@ -33,6 +35,14 @@ class ShopLens:
     @cached_property
     def engine(self) -> SearchEngine:
         return SearchEngine(self.settings, self.embedder, self.store, self.speech)
+
+    @cached_property
+    def events(self) -> EventStore:
+        return EventStore(self.settings.data_dir / "events.sqlite3")
+
+    @cached_property
+    def personal(self) -> Personaliser:
+        return Personaliser(self.store, self.embedder, self.events, self.categories(), self.colours())
 
     @cached_property
     def indexer(self) -> Indexer:
@@ -62,6 +72,8 @@ class ShopLens:
     def index_catalogue(self, *, progress: bool = True) -> IndexReport:
         report = self.indexer.sync(load_catalogue(self.settings.catalog), progress=progress)
         self.engine.refresh()
+        if "personal" in self.__dict__:
+            self.personal.refresh()
         return report
 
     def search(self, query: Query) -> SearchResult:

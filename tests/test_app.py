@@ -40,7 +40,7 @@ def test_search_endpoint_is_public_and_named(app):
 def test_text_search_returns_a_captioned_gallery(app):
     client, shop = app
     gallery, transcript, summary = search(client, "a gift for my sister")
-    assert len(gallery) == 8 and transcript == "" and "48 products found" in summary
+    assert len(gallery) == 8 and transcript == "" and "100 products found" in summary
     titles = {p.title for p in shop.store.products(sorted(shop.store.stored_product_ids())).values()}
     for item in gallery:
         assert item["caption"].split(" · ")[0] in titles and " · $" in item["caption"] and "★" in item["caption"]

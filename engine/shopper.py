@@ -1,0 +1,135 @@
+"""Shopper and product vectors, and the learned scorer that ranks products for a shopper.
+
+    U = σ(W1 · [U_browse; U_purchase; U_search])        the shopper
+    G = σ(W2 · [G_image; G_text; G_numeric])            a product
+    R = σ(W3 · [U; G; U⊙G; query_similarity; affinity])  how well they fit, for this query
+
+``G_image`` and ``G_text`` are the product's own CLIP vectors read from the vector store (no second
+copy of the catalogue's embeddings); ``G_numeric`` is rating, log price and one-hots of category and
+colour. ``U_browse``/``U_purchase`` are recency- and interest-weighted means of the raw product
+features of viewed and carted/bought products; ``U_search`` is the mean CLIP text vector of recent
+searches. ``affinity`` is the cosine between the product's raw features and the shopper's browse +
+purchase means: the "average of history" signal, given to W3 so it can weigh it against the query.
+W1, W2, W3 are learned from interaction logs (:mod:`engine.recommend`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from engine.catalogue import Product
+
+HALF_LIFE_EVENTS = 20  # in the simulator, an event's weight halves every 20 newer events
+HALF_LIFE_SECONDS = 7 * 24 * 3600  # in the app, every week
+INTEREST = {"view": 1.0, "cart": 3.0, "purchase": 5.0}
+
+
+@dataclass
+class ProductFeatures:
+    """Raw features of every indexed product, aligned by row."""
+
+    ids: list[str]
+    products: list[Product]
+    matrix: np.ndarray  # (n, 2·clip_dim + numeric)
+    clip_dim: int
+
+    @classmethod
+    def build(cls, products: Sequence[Product], image: dict[str, np.ndarray], text: dict[str, np.ndarray],
+              categories: Sequence[str], colours: Sequence[str]) -> "ProductFeatures":  # fmt: skip
+        products = [p for p in products if p.id in image and p.id in text]
+        max_price = math.log1p(max((p.price for p in products), default=1.0))
+        rows = []
+        for product in products:
+            numeric = [(product.rating or 0.0) / 5.0, math.log1p(product.price) / max_price]
+            numeric += [float(product.category == c) for c in categories] + [float(product.colour == c) for c in colours]
+            rows.append(np.concatenate([image[product.id], text[product.id], np.asarray(numeric, np.float32)]))
+        clip_dim = len(next(iter(image.values()))) if image else 0
+        matrix = np.stack(rows).astype(np.float32) if rows else np.zeros((0, 2 * clip_dim), np.float32)
+        return cls([p.id for p in products], list(products), matrix, clip_dim)
+
+    def index(self) -> dict[str, int]:
+        return {pid: i for i, pid in enumerate(self.ids)}
+
+
+def weighted_mean(vectors: list[np.ndarray], weights: list[float], dim: int) -> np.ndarray:
+    if not vectors or sum(weights) <= 0:
+        return np.zeros(dim, np.float32)
+    return (np.average(np.stack(vectors), axis=0, weights=weights)).astype(np.float32)
+
+
+def shopper_inputs(features: ProductFeatures, events: Sequence[tuple[str, str | None, np.ndarray | None, float]]) -> np.ndarray:
+    """[U_browse; U_purchase; U_search] from (kind, product id, query vector, age) events.
+
+    ``age`` is in the same unit as the half-life the caller uses (events in the simulator, seconds
+    scaled to events in the app); weights decay as 0.5 ** (age / 20).
+    """
+    index = features.index()
+    browse, browse_w, bought, bought_w, searched, searched_w = [], [], [], [], [], []
+    for kind, product_id, query_vector, age in events:
+        decay = 0.5 ** (age / HALF_LIFE_EVENTS)
+        if kind == "search" and query_vector is not None:
+            searched.append(query_vector)
+            searched_w.append(decay)
+        elif product_id in index and kind == "view":
+            browse.append(features.matrix[index[product_id]])
+            browse_w.append(decay * INTEREST[kind])
+        elif product_id in index and kind in ("cart", "purchase"):
+            bought.append(features.matrix[index[product_id]])
+            bought_w.append(decay * INTEREST[kind])
+    width = features.matrix.shape[1]
+    return np.concatenate([weighted_mean(browse, browse_w, width), weighted_mean(bought, bought_w, width),
+                           weighted_mean(searched, searched_w, features.clip_dim)])  # fmt: skip
+
+
+class ShopperModel(nn.Module):
+    """W1, W2, W3 of the module docstring."""
+
+    def __init__(self, product_dim: int, query_dim: int, hidden: int = 64) -> None:
+        super().__init__()
+        self.config = {"product_dim": product_dim, "query_dim": query_dim, "hidden": hidden}
+        self.w1 = nn.Linear(2 * product_dim + query_dim, hidden)
+        self.w2 = nn.Linear(product_dim, hidden)
+        self.w3 = nn.Linear(3 * hidden + 2, 1)
+
+    def shopper(self, inputs: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.w1(inputs))
+
+    def product(self, features: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.w2(features))
+
+    def logits(self, shopper_in: torch.Tensor, product_in: torch.Tensor, query_similarity: torch.Tensor) -> torch.Tensor:
+        """Scores before the final sigmoid; ``shopper_in`` rows pair with ``product_in`` rows."""
+        u, g = self.shopper(shopper_in), self.product(product_in)
+        width = product_in.shape[-1]
+        history = shopper_in[..., :width] + shopper_in[..., width : 2 * width]
+        affinity = torch.nn.functional.cosine_similarity(history, product_in, dim=-1, eps=1e-6)
+        extra = torch.stack([query_similarity, affinity], dim=-1)
+        return self.w3(torch.cat([u, g, u * g, extra], dim=-1)).squeeze(-1)
+
+    def forward(self, shopper_in: torch.Tensor, product_in: torch.Tensor, query_similarity: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.logits(shopper_in, product_in, query_similarity))
+
+    def save(self, path: Path, meta: dict) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save({"config": self.config, "state": self.state_dict(), "meta": meta}, path)
+
+    @classmethod
+    def load(cls, path: Path) -> tuple["ShopperModel", dict]:
+        saved = torch.load(path, weights_only=False)
+        model = cls(**saved["config"])
+        model.load_state_dict(saved["state"])
+        model.eval()
+        return model, saved["meta"]
+
+    def rank(self, shopper_in: np.ndarray, product_rows: np.ndarray, query_similarity: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            n = len(product_rows)
+            shopper = torch.from_numpy(np.repeat(shopper_in[None, :], n, axis=0))
+            return self(shopper, torch.from_numpy(product_rows), torch.from_numpy(query_similarity.astype(np.float32))).numpy()
