@@ -26,7 +26,7 @@ from engine.store import ProductStore
 
 log = logging.getLogger(__name__)
 MODEL_FILE = "recommender.pt"
-PERSONAL_WEIGHT = 0.5  # how much the shopper model can move a search result
+PERSONAL_WEIGHT = 0.5  # a product one standard deviation above the pool's taste gains half the score spread
 
 
 @dataclass(frozen=True)
@@ -101,7 +101,9 @@ class Personaliser:
         spread = float(scores.max() - scores.min()) or 1.0
         relevance = (scores - scores.min()) / spread
         rows = self.features.matrix[[index[hit.product.id] for hit in usable]]
-        personal = PERSONAL_WEIGHT * self._scores(shopper_in, rows, relevance)
+        taste = self._scores(shopper_in, rows, relevance)
+        # In units of the pool's own score spread, so taste can reorder results but not swamp the query.
+        personal = PERSONAL_WEIGHT * spread * (taste - taste.mean()) / (taste.std() + 1e-9)
         reranked = [
             Hit(hit.product, hit.score + float(p), hit.similarity, hit.matched, {**hit.breakdown, "personal": float(p)},
                 hit.matched_words)

@@ -21,10 +21,10 @@ def app(bundled_settings, shared_speech):
 
 def search(client, text="", image=None, audio=None, categories=(), price_min=None, price_max=None, colours=(),
            rating_min=0, negative="", text_weight=0.5, mode="Hybrid (words + vectors)", translate=False,
-           spoken="Detect"):  # fmt: skip
+           spoken="Detect", shopper="", personalise=False):  # fmt: skip
     files = [handle_file(str(x)) if x else None for x in (image, audio)]
     outputs = client.predict(text, *files, list(categories), price_min, price_max, list(colours), rating_min, negative,
-                             text_weight, mode, translate, spoken, api_name="/search")  # fmt: skip
+                             text_weight, mode, translate, spoken, shopper, personalise, api_name="/search")  # fmt: skip
     return outputs[:3]  # gallery, transcript, summary (then the filters as understood)
 
 
@@ -34,7 +34,7 @@ def test_search_endpoint_is_public_and_named(app):
     assert list(endpoints) == ["/search"]
     parameters = [p["parameter_name"] for p in endpoints["/search"]["parameters"]]
     assert parameters == ["text", "image", "audio", "categories", "price_min", "price_max", "colours", "rating_min",
-                          "negative", "text_weight", "mode", "translate", "spoken"]  # fmt: skip
+                          "negative", "text_weight", "mode", "translate", "spoken", "shopper", "personalise"]  # fmt: skip
 
 
 def test_text_search_returns_a_captioned_gallery(app):
@@ -84,10 +84,23 @@ def test_bad_uploads_get_a_readable_message(app, tmp_path, kind, content, messag
 def test_words_become_filters_returned_to_the_ui(app):
     client, _ = app
     outputs = client.predict("红色的跑步鞋 100元以下", None, None, [], None, None, [], 0, "", 0.5, "Hybrid (words + vectors)",
-                             False, "Detect", api_name="/search")  # fmt: skip
+                             False, "Detect", "", False, api_name="/search")  # fmt: skip
     gallery, _, summary, text, categories, colours, price_min, price_max = outputs
     assert (text, categories, colours, price_min, price_max) == ("跑步", ["shoes"], ["red"], 0, 100)
     assert gallery and "Understood from your words" in summary and "**Category**: shoes" in summary
+
+
+def test_api_clients_can_personalise_with_a_shopper_id(app):
+    client, shop = app
+    for product_id in ("music-violin-red", "music-cello-red", "music-trumpet-red"):
+        shop.personal.record("api-shopper", "view", product_id=product_id)
+    plain, _, _ = search(client, "red")
+    personal, _, _ = search(client, "red", shopper="api-shopper", personalise=True)
+    music = {p.title for p in shop.store.products(sorted(shop.store.stored_product_ids())).values() if p.category == "music"}
+    count = lambda gallery: sum(item["caption"].split(" · ")[0] in music for item in gallery)  # noqa: E731
+    assert count(personal) > count(plain)
+    assert any("because you viewed" in item["caption"] for item in personal)
+    assert shop.events.history("api-shopper")[0].kind == "search"  # the API search was recorded too
 
 
 def test_empty_query_and_inverted_price_range_are_explained(app):
@@ -110,7 +123,7 @@ def test_server_files_outside_the_upload_folder_cannot_be_smuggled_in(app, tmp_p
     Image.new("RGB", (40, 40), "red").save(secret)
     call = httpx.post(f"{client.src.rstrip('/')}/gradio_api/call/search", timeout=30,
                       json={"data": ["", {"path": str(secret), "meta": {"_type": "gradio.FileData"}}, None, [], None, None, [], 0, "",
-                            0.5, "Hybrid (words + vectors)", False, "Detect"]})  # fmt: skip
+                            0.5, "Hybrid (words + vectors)", False, "Detect", "", False]})  # fmt: skip
     assert call.status_code == 200
     with httpx.stream("GET", f"{client.src.rstrip('/')}/gradio_api/call/search/{call.json()['event_id']}", timeout=30) as events:
         stream = "".join(events.iter_text())

@@ -123,3 +123,25 @@ def test_composed_photo_and_words_query(page):
     page.locator("#results .thumbnail-item").first.click()
     page.wait_for_selector("#why table")
     assert "image similarity" in page.locator("#why").inner_text()
+
+
+def test_viewing_products_of_a_category_raises_it_in_for_you(page):
+    page.wait_for_function("document.querySelector('#for-you-note').innerText.includes('Popular')")
+    category_of = {p.title: p.category for p in load_catalogue(BUNDLED_CATALOGUE).products}
+
+    def music_in_for_you() -> int:
+        return sum(category_of[c.split(" · ")[0]] == "music" for c in page.locator("#for-you .caption-label").all_inner_texts())
+
+    page.wait_for_function("document.querySelectorAll('#for-you .caption-label').length >= 8")
+    before = music_in_for_you()
+    for query in ("violin", "saxophone"):
+        page.fill("#query-text textarea", query)
+        page.click("#search-button")
+        page.wait_for_function(f"[...document.querySelectorAll('#results .caption-label')].some(c => c.innerText.toLowerCase().includes('{query}'))")
+        page.locator("#results .thumbnail-item", has_text=query.title()).first.click()
+        page.wait_for_function(f"document.querySelector('#detail-text h2') && document.querySelector('#detail-text h2').innerText.toLowerCase().includes('{query}')")
+    page.wait_for_function("document.querySelector('#for-you-note').innerText.includes('from what you viewed')")
+    page.wait_for_function("document.querySelector('#for-you .caption-label') && document.querySelector('#for-you .caption-label').innerText.includes('because you viewed')")
+    assert music_in_for_you() > before and music_in_for_you() >= 5
+    page.locator("#profile").click()
+    assert "view" in page.locator("#profile-table").inner_text()
