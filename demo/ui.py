@@ -143,7 +143,7 @@ def build_ui(shop: ShopLens) -> gr.Blocks:
         gr.Markdown(INTRO)
         shopper = gr.BrowserState("", storage_key="shoplens-shopper")
         for_you_note = gr.Markdown(elem_id="for-you-note")
-        for_you_gallery = gr.Gallery(label="For you", columns=8, height=220, allow_preview=False,
+        for_you_gallery = gr.Gallery(label="For you", columns=8, height=300, allow_preview=False,
                                      object_fit="contain", elem_id="for-you")  # fmt: skip
         for_you_hits = gr.State([])
         hits = gr.State([])

@@ -61,6 +61,7 @@ class LexicalIndex:
         self.products: list[Product] = list(products)
         self.ids = [product.id for product in self.products]
         self._tokens = [tokenize(" ".join(product_text(product))) for product in self.products]
+        self._token_sets = {pid: set(tokens) for pid, tokens in zip(self.ids, self._tokens)}
         self._retriever = bm25s.BM25()
         if self.products:
             self._retriever.index(self._tokens, show_progress=False)
@@ -79,7 +80,7 @@ class LexicalIndex:
 
     def matched_words(self, query: str, product: Product) -> list[str]:
         """The query's own words that the product's text contains (for highlighting)."""
-        product_tokens = set(tokenize(" ".join(product_text(product))))
+        product_tokens = self._token_sets.get(product.id) or set(tokenize(" ".join(product_text(product))))
         words = []
         for match in TOKEN.finditer(query.lower()):
             word = match.group()

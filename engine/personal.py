@@ -21,7 +21,14 @@ from engine.catalogue import Product
 from engine.embedding import ClipEmbedder
 from engine.events import EventStore
 from engine.search import Hit
-from engine.shopper import HALF_LIFE_EVENTS, HALF_LIFE_SECONDS, INTEREST, ProductFeatures, ShopperModel, shopper_inputs
+from engine.shopper import (
+    HALF_LIFE_EVENTS,
+    HALF_LIFE_SECONDS,
+    INTEREST,
+    ProductFeatures,
+    ShopperModel,
+    shopper_inputs,
+)
 from engine.store import ProductStore
 
 log = logging.getLogger(__name__)

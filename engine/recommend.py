@@ -18,15 +18,14 @@ import random
 import sys
 from collections import Counter
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
 
 from engine.errors import ShopLensError
 from engine.evaluate import ndcg_at, recall_at, reciprocal_rank
-from engine.service import ShopLens
 from engine.personal import MODEL_FILE
+from engine.service import ShopLens
 from engine.settings import Settings
 from engine.shopper import ProductFeatures, ShopperModel, shopper_inputs
 from engine.simulate import Search, make_personas, simulate

@@ -16,12 +16,27 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from engine.catalogue import Product
 from engine.embedding import ClipEmbedder
 from engine.errors import InvalidInputError
-from engine.fusion import LEXICAL_WEIGHT, WEIGHTS, Candidate, compose, facets, fuse, unit
+from engine.fusion import (
+    LEXICAL_WEIGHT,
+    WEIGHTS,
+    Candidate,
+    compose,
+    facets,
+    fuse,
+    unit,
+)
 from engine.images import load_image
 from engine.lexical import LexicalIndex
 from engine.settings import Settings

@@ -2,7 +2,14 @@ import math
 
 import pytest
 
-from engine.evaluate import evaluate, ndcg_at, recall_at, reciprocal_rank, report, word_error_rate
+from engine.evaluate import (
+    evaluate,
+    ndcg_at,
+    recall_at,
+    reciprocal_rank,
+    report,
+    word_error_rate,
+)
 from engine.settings import Settings
 
 

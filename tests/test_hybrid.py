@@ -6,7 +6,16 @@ import numpy as np
 import pytest
 
 from engine.catalogue import Product
-from engine.fusion import LEXICAL_WEIGHT, NEGATIVE_PENALTY, NEGATIVE_WEIGHT, Candidate, compose, facets, fuse, unit
+from engine.fusion import (
+    LEXICAL_WEIGHT,
+    NEGATIVE_PENALTY,
+    NEGATIVE_WEIGHT,
+    Candidate,
+    compose,
+    facets,
+    fuse,
+    unit,
+)
 from engine.lexical import LexicalIndex, tokenize
 from engine.search import Query, make_filters
 from engine.service import ShopLens

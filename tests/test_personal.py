@@ -9,7 +9,14 @@ import pytest
 import torch
 
 from engine.events import EventStore
-from engine.recommend import evaluate, examples, popularity_of, query_vectors, simulated_logs, train
+from engine.recommend import (
+    evaluate,
+    examples,
+    popularity_of,
+    query_vectors,
+    simulated_logs,
+    train,
+)
 from engine.search import Query
 from engine.service import ShopLens
 from engine.shopper import ShopperModel

@@ -8,11 +8,10 @@ import numpy as np
 import pytest
 
 from engine.errors import InvalidInputError, NoSpeechError
-from engine.images import load_image
 from engine.fusion import WEIGHTS
+from engine.images import load_image
 from engine.search import Filters, Query, make_filters
 from engine.service import ShopLens
-
 
 VECTOR = dict(mode="vector", understand=False)
 
