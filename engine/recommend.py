@@ -4,7 +4,8 @@
     python -m engine.recommend evaluate    # held-out personas: learned scorer against three baselines
 
 Training pairs come from every simulated search: the products the persona then viewed, carted or
-bought are positives; other products of the same result list are negatives. Evaluation ranks each
+bought are positives; products it looked over in the same result list but did not choose are the
+negatives. Evaluation ranks each
 held-out result list four ways and prints nDCG@10, Recall@10 and MRR against what the persona
 engaged with: (a) the learned scorer, (b) query relevance only, (c) popularity in the training logs,
 (d) cosine similarity to the average of the shopper's history.
