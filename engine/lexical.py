@@ -60,6 +60,9 @@ class LexicalIndex:
 
         self.products: list[Product] = list(products)
         self.ids = [product.id for product in self.products]
+        self.by_id = dict(zip(self.ids, self.products))
+        self.colours = {p.colour for p in self.products if p.colour}
+        self.categories = {p.category for p in self.products}
         self._tokens = [tokenize(" ".join(product_text(product))) for product in self.products]
         self._token_sets = {pid: set(tokens) for pid, tokens in zip(self.ids, self._tokens)}
         self._retriever = bm25s.BM25()

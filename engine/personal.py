@@ -135,7 +135,7 @@ class Personaliser:
         return [Suggestion(products[i], float(scores[i]), self.reason(products[i], history)) for i in order], False
 
     def reason(self, product: Product, history: list) -> str:
-        by_id = {p.id: p for p in self.features.products}
+        by_id = self.features.by_id
         seen = [by_id[e.product_id] for e in history if e.product_id in by_id]
         same = next((p for p in seen if p.category == product.category and p.id != product.id), None)
         if same:
@@ -157,7 +157,7 @@ class Personaliser:
     def profile(self, shopper: str) -> list[list]:
         """Rows of (event id, what, product or query, age, weight): what drives the shopper vector."""
         _, history = self.inputs(shopper)
-        by_id = {p.id: p for p in self.features.products}
+        by_id = self.features.by_id
         rows, now = [], time.time()
         for event in history:
             age = now - event.at

@@ -183,8 +183,7 @@ class SearchEngine:
         log.info("lexical index: %d products", len(self.lexical))
 
     def vocabulary(self) -> tuple[set[str], set[str]]:
-        products = self.lexical.products
-        return {p.colour for p in products if p.colour}, {p.category for p in products}
+        return self.lexical.colours, self.lexical.categories
 
     # --- search -------------------------------------------------------------------------------
     def search(self, query: Query) -> SearchResult:
@@ -294,7 +293,7 @@ class SearchEngine:
         return candidates
 
     def _add_lexical(self, candidates: dict[str, Candidate], words: str, filters: Filters, query: Query) -> None:
-        by_id = {p.id: p for p in self.lexical.products}
+        by_id = self.lexical.by_id
         scored = [(score, pid) for pid, score in self.lexical.scores(words).items() if filters.matches(by_id[pid])]
         n = max((query.k or self.settings.top_k) * CANDIDATE_FACTOR, RESULT_POOL)
         in_pool = {pid for _, pid in sorted(scored, reverse=True)[:n]}
@@ -322,7 +321,7 @@ class SearchEngine:
     def _flag_negatives(self, candidates: dict[str, Candidate], negatives: str) -> None:
         if not negatives:
             return
-        by_id = {p.id: p for p in self.lexical.products}
+        by_id = self.lexical.by_id
         for pid, candidate in candidates.items():
             candidate.negative = pid in by_id and bool(self.lexical.matched_words(negatives, by_id[pid]))
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Sequence
 
@@ -54,8 +55,16 @@ class ProductFeatures:
         matrix = np.stack(rows).astype(np.float32) if rows else np.zeros((0, 2 * clip_dim), np.float32)
         return cls([p.id for p in products], list(products), matrix, clip_dim)
 
-    def index(self) -> dict[str, int]:
+    @cached_property
+    def by_id(self) -> dict[str, Product]:
+        return dict(zip(self.ids, self.products))
+
+    @cached_property
+    def _index(self) -> dict[str, int]:
         return {pid: i for i, pid in enumerate(self.ids)}
+
+    def index(self) -> dict[str, int]:
+        return self._index
 
 
 def weighted_mean(vectors: list[np.ndarray], weights: list[float], dim: int) -> np.ndarray:

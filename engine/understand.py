@@ -50,8 +50,10 @@ CN_UNITS = {"十": 10, "百": 100, "千": 1000, "万": 10000}
 _NUMBER_NAMES = "|".join(sorted((w for w in NUMBER_WORDS if w != "a"), key=len, reverse=True))
 _WORD_NUMBER = rf"\b(?:a\s+)?(?:{_NUMBER_NAMES})(?:[\s-]+(?:and\s+)?(?:{_NUMBER_NAMES}))*\b"
 _CN_NUMBER = r"[零〇一二两三四五六七八九十百千万]+"
-DIGITS = r"(?:[$¥￥]\s*)?(?:\d[\d,]*(?:\.\d+)?k?|[零〇一二两三四五六七八九十百千万]+)"
-AMOUNT = rf"(?:[$¥￥]\s*)?(?:\d[\d,]*(?:\.\d+)?k?(?![a-z\d])|{_WORD_NUMBER}|{_CN_NUMBER})"
+_SIGN = r"(?:[$¥￥]\s*)?"
+_DIGIT_NUMBER = r"\d[\d,]*(?:\.\d+)?k?"
+DIGITS = rf"{_SIGN}(?:{_DIGIT_NUMBER}|{_CN_NUMBER})"  # no number words: "twenty-five" is not a range
+AMOUNT = rf"{_SIGN}(?:{_DIGIT_NUMBER}(?![a-z\d])|{_WORD_NUMBER}|{_CN_NUMBER})"
 CURRENCY = r"(?:\s*(?:dollars?|bucks|usd|us\$|euros?|pounds?|quid|yuan|rmb|元|块钱|块|美元|美金|刀))"
 MONEY = rf"(?:{AMOUNT}{CURRENCY}?)"
 
@@ -110,7 +112,7 @@ class Understood:
 def parse_number(text: str) -> float | None:
     """'$1,200', '29.99', '2k', 'fifty', 'twenty-five', '五十', '一百五', '两千' -> a number."""
     compact = re.sub(r"[$¥￥\s,]", "", text.lower())
-    if re.fullmatch(r"\d+(?:\.\d+)?k?", compact):
+    if re.fullmatch(_DIGIT_NUMBER, compact):
         return float(compact[:-1]) * 1000 if compact.endswith("k") else float(compact)
     if re.fullmatch(_CN_NUMBER, compact):
         return float(_chinese_number(compact))

@@ -160,15 +160,6 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.2)
-    raise TimeoutError(f"gave up waiting for {what} after {timeout:.0f} s")
-
-
 @pytest.fixture(scope="session")
 def chroma_server(tmp_path_factory) -> Iterator[str]:
     """A real Chroma server (``chroma run``) on 127.0.0.1 for this test session."""
@@ -179,9 +170,7 @@ def chroma_server(tmp_path_factory) -> Iterator[str]:
     process = subprocess.Popen([chroma, "run", "--path", str(folder / "db"), "--host", "127.0.0.1", "--port", str(port)],
                                stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "ANONYMIZED_TELEMETRY": "False"})  # fmt: skip
 
-    def ready() -> bool:
-        if process.poll() is not None:
-            raise RuntimeError(f"chroma run exited early: {(folder / 'server.log').read_text()[-2000:]}")
+    def accepting() -> bool:
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5):
                 return True
@@ -189,7 +178,14 @@ def chroma_server(tmp_path_factory) -> Iterator[str]:
             return False
 
     try:
-        wait_until(ready, 60, "the Chroma server")
+        deadline = time.monotonic() + 60
+        while not accepting():
+            try:  # waits for the server to exit, at most 0.2 s: an early exit is an error, not a delay
+                process.wait(timeout=0.2)
+                raise RuntimeError(f"chroma run exited early: {(folder / 'server.log').read_text()[-2000:]}")
+            except subprocess.TimeoutExpired:
+                if time.monotonic() > deadline:
+                    raise TimeoutError("the Chroma server did not accept connections within 60 s") from None
         yield f"http://127.0.0.1:{port}"
     finally:
         process.terminate()
