@@ -26,13 +26,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from engine.catalogue import load_catalogue  # noqa: E402
+from engine.catalogue.products import load_catalogue  # noqa: E402
 from engine.convert_ct2 import convert  # noqa: E402
 from engine.errors import ShopLensError  # noqa: E402
-from engine.search import Query  # noqa: E402
+from engine.models.speech import SpeechRecognizer  # noqa: E402
 from engine.service import ShopLens  # noqa: E402
 from engine.settings import BUNDLED_CATALOGUE, PROJECT_ROOT, Settings  # noqa: E402
-from engine.speech import SpeechRecognizer  # noqa: E402
+from engine.types import Query  # noqa: E402
 
 STAGES = ("speech", "embedding", "vector_search", "lexical", "rest")
 

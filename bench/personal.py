@@ -18,9 +18,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from engine.search import Query  # noqa: E402
 from engine.service import ShopLens  # noqa: E402
 from engine.settings import BUNDLED_CATALOGUE, PROJECT_ROOT, Settings  # noqa: E402
+from engine.types import Query  # noqa: E402
 
 RUNS = 60
 

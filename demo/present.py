@@ -7,8 +7,8 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from engine.catalogue import Product
-from engine.search import Hit, Query, SearchResult
+from engine.catalogue.products import Product
+from engine.types import Hit, Query, SearchResult
 
 SIGNALS = {"image": "image similarity", "text": "text similarity", "lexical": "word match", "negative": "unwanted words",
            "personal": "your taste"}

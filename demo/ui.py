@@ -5,16 +5,17 @@ from __future__ import annotations
 import functools
 import logging
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import gradio as gr
 
 from demo import present
 from engine.errors import ShopLensError
-from engine.search import Query, make_filters
 from engine.service import ShopLens
 from engine.settings import PROJECT_ROOT
+from engine.types import Query, make_filters
 
 log = logging.getLogger(__name__)
 

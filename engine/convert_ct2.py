@@ -17,9 +17,10 @@ import argparse
 import io
 import re
 import struct
+from collections.abc import Iterable
 from dataclasses import asdict
 from pathlib import Path
-from typing import BinaryIO, Iterable
+from typing import BinaryIO
 
 import numpy as np
 import torch

@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engine.errors import ShopLensError
-from engine.search import Query
 from engine.service import ShopLens
 from engine.settings import PROJECT_ROOT, Settings
+from engine.types import Query
 
 QUERIES = PROJECT_ROOT / "assets" / "eval" / "queries.jsonl"
 MODES = ("lexical", "vector", "hybrid")

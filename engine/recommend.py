@@ -25,11 +25,11 @@ import torch
 
 from engine.errors import ShopLensError
 from engine.evaluate import ndcg_at, recall_at, reciprocal_rank
-from engine.personal import MODEL_FILE
 from engine.service import ShopLens
 from engine.settings import Settings
-from engine.shopper import ProductFeatures, ShopperModel, shopper_inputs
-from engine.simulate import Search, make_personas, simulate
+from engine.shoppers.model import ProductFeatures, ShopperModel, shopper_inputs
+from engine.shoppers.personal import MODEL_FILE
+from engine.shoppers.simulate import Search, make_personas, simulate
 
 log = logging.getLogger(__name__)
 NEGATIVES_PER_POSITIVE = 6

@@ -7,15 +7,16 @@ from functools import cached_property
 
 from tqdm import tqdm
 
-from engine.catalogue import Product, load_catalogue
-from engine.embedding import ClipEmbedder
-from engine.events import EventStore
-from engine.index import Indexer, IndexReport
-from engine.personal import Personaliser
-from engine.search import Hit, Query, SearchEngine, SearchResult
+from engine.catalogue.indexer import Indexer, IndexReport
+from engine.catalogue.products import Product, load_catalogue
+from engine.catalogue.store import ProductStore
+from engine.models.clip import ClipEmbedder
+from engine.models.speech import SpeechRecognizer
+from engine.search.engine import SearchEngine
 from engine.settings import Settings
-from engine.speech import SpeechRecognizer
-from engine.store import ProductStore
+from engine.shoppers.events import EventStore
+from engine.shoppers.personal import Personaliser
+from engine.types import Hit, Query, SearchResult
 
 log = logging.getLogger(__name__)
 

@@ -16,8 +16,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 import pytest
 from PIL import Image, ImageDraw
@@ -89,7 +89,7 @@ def bundled_settings(tmp_path_factory, clip_config_dir, whisper_checkpoint) -> C
 @pytest.fixture(scope="session")
 def shared_speech(clip_config_dir, whisper_checkpoint, tmp_path_factory):
     """One loaded Whisper for the whole session (it is read-only)."""
-    from engine.speech import SpeechRecognizer
+    from engine.models.speech import SpeechRecognizer
 
     settings = Settings(_env_file=None, whisper_model=str(whisper_checkpoint), data_dir=tmp_path_factory.mktemp("speech"))
     recognizer = SpeechRecognizer(settings)
@@ -148,7 +148,7 @@ def speak(tmp_path_factory) -> Callable[[str], Path]:
 
 
 def ffmpeg(*args: str) -> None:
-    from engine.speech import ffmpeg_executable
+    from engine.models.speech import ffmpeg_executable
 
     subprocess.run([ffmpeg_executable(), "-nostdin", "-loglevel", "error", "-y", *args], check=True)
 

@@ -4,7 +4,7 @@ import shutil
 
 import pytest
 
-from engine.catalogue import load_catalogue
+from engine.catalogue.products import load_catalogue
 from engine.settings import BUNDLED_CATALOGUE, PROJECT_ROOT
 from tests.app_server import running_app
 

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from engine.catalogue import load_catalogue
+from engine.catalogue.products import load_catalogue
 from engine.errors import CatalogueError
 from tests.conftest import draw_product, write_catalogue
 

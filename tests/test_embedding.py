@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from engine.embedding import ClipEmbedder
 from engine.errors import ModelUnavailableError
+from engine.models.clip import ClipEmbedder
 
 
 def test_text_and_image_vectors_are_unit_float32_in_one_space(make_settings):

@@ -5,8 +5,8 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from engine.catalogue import Product
-from engine.fusion import (
+from engine.catalogue.products import Product
+from engine.search.fusion import (
     LEXICAL_WEIGHT,
     NEGATIVE_PENALTY,
     NEGATIVE_WEIGHT,
@@ -16,10 +16,10 @@ from engine.fusion import (
     fuse,
     unit,
 )
-from engine.lexical import LexicalIndex, tokenize
-from engine.search import Query, make_filters
+from engine.search.lexical import LexicalIndex, tokenize
 from engine.service import ShopLens
 from engine.settings import PROJECT_ROOT
+from engine.types import Query, make_filters
 
 
 @pytest.fixture(scope="module")
@@ -175,6 +175,6 @@ def test_speech_can_be_translated_or_kept_in_its_language(shop, speak):
 
 
 def _image(name):
-    from engine.images import load_image
+    from engine.catalogue.images import load_image
 
     return load_image(PROJECT_ROOT / "assets" / "examples" / name, max_bytes=10**7, max_pixels=10**7)

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from engine.catalogue.images import load_image
 from engine.errors import InvalidInputError
-from engine.images import load_image
 
 LIMITS = dict(max_bytes=5_000_000, max_pixels=4_000_000)
 

@@ -4,11 +4,11 @@ import sys
 
 import pytest
 
-from engine.catalogue import load_catalogue
-from engine.embedding import ClipEmbedder
-from engine.index import Indexer
+from engine.catalogue.indexer import Indexer
+from engine.catalogue.products import load_catalogue
+from engine.catalogue.store import ProductStore
+from engine.models.clip import ClipEmbedder
 from engine.service import ShopLens
-from engine.store import ProductStore
 from tests.conftest import draw_product, write_catalogue
 
 

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 import torch
 
-from engine.events import EventStore
 from engine.recommend import (
     evaluate,
     examples,
@@ -17,9 +16,10 @@ from engine.recommend import (
     simulated_logs,
     train,
 )
-from engine.search import Query
 from engine.service import ShopLens
-from engine.shopper import ShopperModel
+from engine.shoppers.events import EventStore
+from engine.shoppers.model import ShopperModel
+from engine.types import Query
 
 
 @pytest.fixture(scope="module")
@@ -163,7 +163,7 @@ def _mean_rank(hits, category) -> float:
 
 
 def test_app_uses_a_trained_model_when_it_fits_and_falls_back_otherwise(bundled_settings, logs):
-    from engine.personal import MODEL_FILE
+    from engine.shoppers.personal import MODEL_FILE
 
     settings = bundled_settings(top_k=10)
     shop = ShopLens(settings)

@@ -7,11 +7,11 @@ ranking is exactly the documented weighted sum of cosine similarities.
 import numpy as np
 import pytest
 
+from engine.catalogue.images import load_image
 from engine.errors import InvalidInputError, NoSpeechError
-from engine.fusion import WEIGHTS
-from engine.images import load_image
-from engine.search import Filters, Query, make_filters
+from engine.search.fusion import WEIGHTS
 from engine.service import ShopLens
+from engine.types import Filters, Query, make_filters
 
 VECTOR = dict(mode="vector", understand=False)
 

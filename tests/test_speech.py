@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from engine.errors import InvalidInputError, ModelUnavailableError, NoSpeechError
-from engine.speech import SAMPLE_RATE, SpeechRecognizer
+from engine.models.speech import SAMPLE_RATE, SpeechRecognizer
 from tests.conftest import ffmpeg
 
 PHRASES = [

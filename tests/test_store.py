@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from engine.catalogue import load_catalogue
-from engine.embedding import VectorSpace
+from engine.catalogue.products import load_catalogue
+from engine.catalogue.store import ProductStore, record_id
 from engine.errors import IndexMismatchError, StoreUnavailableError
-from engine.store import ProductStore, record_id
+from engine.models.clip import VectorSpace
 
 SPACE = VectorSpace("test-model", 8)
 

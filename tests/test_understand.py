@@ -2,7 +2,7 @@
 
 import pytest
 
-from engine.understand import parse_number, understand
+from engine.search.understand import parse_number, understand
 
 COLOURS = {"red", "blue", "green", "black", "white", "yellow", "pink", "purple", "orange", "brown", "grey", "navy", "beige"}
 CATEGORIES = {"apparel", "shoes", "bags", "accessories", "sports", "toys", "kitchen", "home", "electronics", "food",

@@ -13,8 +13,8 @@ import math
 import random
 from dataclasses import dataclass, field
 
-from engine.catalogue import Product
-from engine.lexical import LexicalIndex
+from engine.catalogue.products import Product
+from engine.search.lexical import LexicalIndex
 
 CANDIDATES = 100
 

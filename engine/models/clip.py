@@ -10,17 +10,18 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 from PIL import Image
 
 from engine.errors import ModelUnavailableError, brief
+from engine.models.devices import resolve_device
 from engine.settings import Settings
-from engine.torch_utils import resolve_device
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +115,7 @@ class ClipEmbedder:
         return self._batched(list(texts), lambda batch: clip.model.encode_text(clip.tokenizer(batch).to(clip.device)))
 
     def embed_images(self, images: Sequence[Image.Image]) -> np.ndarray:
-        """RGB images (see :mod:`engine.images` for turning uploads into those)."""
+        """RGB images (see :mod:`engine.catalogue.images` for turning uploads into those)."""
         clip = self._clip
 
         def encode(batch: list[Image.Image]) -> torch.Tensor:

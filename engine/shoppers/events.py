@@ -11,10 +11,11 @@ import sqlite3
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Literal
+from typing import Literal
 
 EventKind = Literal["search", "view", "cart", "purchase"]
 KINDS: tuple[EventKind, ...] = ("search", "view", "cart", "purchase")

@@ -21,13 +21,13 @@ terms are each hit's explanation, and they add up to its score.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable
 
 import numpy as np
 
-from engine.catalogue import Product
-from engine.store import Kind
+from engine.catalogue.products import Product
+from engine.types import Kind
 
 WEIGHTS: dict[str, tuple[float, float]] = {"words": (0.5, 0.5), "photo": (0.7, 0.3), "both": (0.6, 0.4)}
 LEXICAL_WEIGHT = 0.3

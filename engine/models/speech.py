@@ -14,15 +14,15 @@ import shutil
 import subprocess
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from engine.errors import InvalidInputError, ModelUnavailableError, NoSpeechError, brief
+from engine.models.devices import resolve_device
 from engine.settings import Settings
-from engine.torch_utils import resolve_device
+from engine.types import Transcript
 
 log = logging.getLogger(__name__)
 
@@ -40,14 +40,6 @@ NO_SPEECH_PROB = 0.5
 LOW_CONFIDENCE_LOGPROB = -0.7
 MAX_COMPRESSION_RATIO = 2.4
 MAX_TOKENS = 128  # per 30 s window: ample for a spoken query, and caps a looping beam search
-
-
-@dataclass(frozen=True)
-class Transcript:
-    text: str
-    language: str
-    seconds: float  # audio used for recognition
-    trimmed: bool  # the clip was longer than the limit and only its start was used
 
 
 def ffmpeg_executable() -> str:

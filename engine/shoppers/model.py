@@ -16,16 +16,16 @@ W1, W2, W3 are learned from interaction logs (:mod:`engine.recommend`).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
-from engine.catalogue import Product
+from engine.catalogue.products import Product
 
 HALF_LIFE_EVENTS = 20  # in the simulator, an event's weight halves every 20 newer events
 HALF_LIFE_SECONDS = 7 * 24 * 3600  # in the app, every week
@@ -43,7 +43,7 @@ class ProductFeatures:
 
     @classmethod
     def build(cls, products: Sequence[Product], image: dict[str, np.ndarray], text: dict[str, np.ndarray],
-              categories: Sequence[str], colours: Sequence[str]) -> "ProductFeatures":  # fmt: skip
+              categories: Sequence[str], colours: Sequence[str]) -> ProductFeatures:  # fmt: skip
         products = [p for p in products if p.id in image and p.id in text]
         max_price = math.log1p(max((p.price for p in products), default=1.0))
         rows = []
@@ -130,7 +130,7 @@ class ShopperModel(nn.Module):
         torch.save({"config": self.config, "state": self.state_dict(), "meta": meta}, path)
 
     @classmethod
-    def load(cls, path: Path) -> tuple["ShopperModel", dict]:
+    def load(cls, path: Path) -> tuple[ShopperModel, dict]:
         saved = torch.load(path, weights_only=False)
         model = cls(**saved["config"])
         model.load_state_dict(saved["state"])

@@ -9,21 +9,21 @@ the vector space (model and dimension); opening it with another space is refused
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterable, Literal, Sequence
+from typing import Any
 from urllib.parse import urlparse
 
 import numpy as np
 
-from engine.catalogue import Product
-from engine.embedding import VectorSpace
+from engine.catalogue.products import Product
 from engine.errors import IndexMismatchError, StoreUnavailableError
+from engine.models.clip import VectorSpace
 from engine.settings import Settings
+from engine.types import KINDS, Kind
 
 log = logging.getLogger(__name__)
 
-Kind = Literal["image", "text"]
-KINDS: tuple[Kind, ...] = ("image", "text")
 SCHEMA_VERSION = 1
 PAGE = 2000
 

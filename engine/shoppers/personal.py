@@ -17,11 +17,11 @@ from functools import cached_property
 
 import numpy as np
 
-from engine.catalogue import Product
-from engine.embedding import ClipEmbedder
-from engine.events import EventStore
-from engine.search import Hit
-from engine.shopper import (
+from engine.catalogue.products import Product
+from engine.catalogue.store import ProductStore
+from engine.models.clip import ClipEmbedder
+from engine.shoppers.events import EventStore
+from engine.shoppers.model import (
     HALF_LIFE_EVENTS,
     HALF_LIFE_SECONDS,
     INTEREST,
@@ -29,7 +29,7 @@ from engine.shopper import (
     ShopperModel,
     shopper_inputs,
 )
-from engine.store import ProductStore
+from engine.types import Hit
 
 log = logging.getLogger(__name__)
 MODEL_FILE = "recommender.pt"
