@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 
 
 def main() -> int:
-    from demo.ui import build_ui, launch_options
+    from demo.server import serve
     from engine.errors import ShopLensError
     from engine.service import ShopLens
     from engine.settings import Settings
@@ -20,7 +21,11 @@ def main() -> int:
     except ShopLensError as error:
         print(f"ShopLens cannot start: {error}", file=sys.stderr)
         return 1
-    build_ui(shop).launch(**launch_options(shop))
+    # Hugging Face Spaces (and Gradio's own convention) pass the address in GRADIO_SERVER_NAME/PORT.
+    host = settings.host or os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1")
+    port = settings.port or int(os.environ.get("GRADIO_SERVER_PORT", "7860"))
+    print(f"ShopLens is serving on http://{host}:{port}", flush=True)
+    serve(shop, host, port)
     return 0
 
 

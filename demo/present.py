@@ -1,4 +1,10 @@
-"""How products and results read on screen: captions, the detail panel, notices. No Gradio here."""
+"""How engine results read on screen: HTML for cards, chips, notices and the product panel.
+
+Pure functions from engine types to escaped HTML strings (no Gradio here), so what the page shows
+is tested without a browser. Clickable pieces carry ``data-*`` attributes that the page's script
+turns into events: ``data-product`` (open a product), ``data-chip`` (remove a chip) and
+``data-relax`` (drop a filter when nothing matched).
+"""
 
 from __future__ import annotations
 
@@ -6,44 +12,97 @@ import re
 from html import escape
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
+from demo.i18n import label
 from engine.catalogue.products import Product
-from engine.types import Hit, Query, SearchResult
+from engine.i18n import Lang, category_label, colour_label, money, product_title, text
+from engine.types import Chip, Facet, Hit, Page, ProductView
 
-SIGNALS = {"image": "image similarity", "text": "text similarity", "lexical": "word match", "negative": "unwanted words",
-           "personal": "your taste"}
+SIGNALS = ("image", "text", "lexical", "negative", "personal")
 
-CURRENCY_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "CNY": "¥", "JPY": "¥"}
+
+def image_url(product: Product) -> str:
+    """Where the page fetches a product's picture (served by :mod:`demo.server`, by product id only)."""
+    return f"img/{quote(product.id, safe='')}"
 
 
 def price_text(product: Product) -> str:
-    symbol = CURRENCY_SYMBOLS.get(product.currency)
-    return f"{symbol}{product.price:,.2f}" if symbol else f"{product.price:,.2f} {product.currency}"
+    return money(product.price, product.currency)
 
 
-def rating_text(product: Product) -> str:
-    return f"★ {product.rating:.1f}" if product.rating is not None else "not rated yet"
+def rating_html(product: Product, lang: Lang) -> str:
+    if product.rating is None:
+        return f'<span class="sl-rating sl-muted">{escape(text("rating.none", lang))}</span>'
+    return f'<span class="sl-rating" aria-label="{product.rating:.1f} / 5">★ {product.rating:.1f}</span>'
 
 
-def caption(product: Product) -> str:
-    return f"{product.title} · {price_text(product)} · {rating_text(product)}"
+def card(product: Product, lang: Lang, reason: str = "") -> str:
+    """One result card; every card has the same size whatever else is on the page."""
+    title = product_title(product, lang)
+    note = f'<span class="sl-reason">{escape(reason)}</span>'  # always there, so every card has one height
+    return (
+        f'<button type="button" class="sl-card" data-product="{escape(product.id)}" title="{escape(title)}">'
+        f'<span class="sl-thumb"><img src="{image_url(product)}" alt="{escape(title)}" loading="lazy"></span>'
+        f'<span class="sl-title">{escape(title)}</span>'
+        f'<span class="sl-meta"><b class="sl-price">{escape(price_text(product))}</b>{rating_html(product, lang)}</span>'
+        f"{note}</button>"
+    )
 
 
-def gallery_items(hits: list[Hit], reasons: dict[str, str] | None = None) -> list[tuple[str, str]]:
+def cards(products: list[Product], lang: Lang, reasons: dict[str, str] | None = None, *, row: bool = False) -> str:
+    """A grid of cards (or one scrolling row); empty string when there is nothing to show."""
+    if not products:
+        return ""
     reasons = reasons or {}
-    return [(str(hit.product.image), " · ".join(filter(None, [caption(hit.product), reasons.get(hit.product.id)])))
-            for hit in hits]  # fmt: skip
+    body = "".join(card(p, lang, reasons.get(p.id, "")) for p in products)
+    return f'<div class="{"sl-row" if row else "sl-grid"}">{body}</div>'
 
 
-def modality(query: Query) -> str:
-    """How a search was asked, for the event log: text, photo, voice or a combination."""
-    parts = [name for name, given in (("text", query.text.strip()), ("photo", query.image), ("voice", query.audio)) if given]
-    return "+".join(parts) or "filters"
+def hit_cards(hits: list[Hit], lang: Lang, reasons: dict[str, str] | None = None) -> str:
+    return cards([hit.product for hit in hits], lang, reasons)
 
 
-def highlight(text: str, words: tuple[str, ...] | list[str]) -> str:
-    """HTML-escaped ``text`` with the matched query words marked."""
-    safe = escape(text)
+def chips(page_chips: list[Chip], lang: Lang) -> str:
+    """Filters read from the words, each with a remove button."""
+    if not page_chips:
+        return ""
+    remove = "删除" if lang == "zh" else "Remove"
+    items = "".join(
+        f'<button type="button" class="sl-chip" data-chip="{escape(chip.key)}" aria-label="{remove}: {escape(chip.label)}">'
+        f'{escape(chip.label)} <span aria-hidden="true">×</span></button>'
+        for chip in page_chips
+    )  # fmt: skip
+    return f'<div class="sl-chips">{items}</div>'
+
+
+def header(page: Page) -> str:
+    """The chips read from the words, the summary line, the notices, and the ways out when nothing matched."""
+    parts = [chips(page.chips, page.lang), f'<h2 class="sl-summary">{escape(page.summary)}</h2>']
+    parts += [f'<p class="sl-notice">{escape(notice)}</p>' for notice in page.notices]
+    if page.relaxations:
+        buttons = "".join(
+            f'<button type="button" class="sl-relax" data-relax="{i}">'
+            f"{escape(('去掉' if page.lang == 'zh' else 'Drop ') + r.label)} ({r.count})</button>"
+            for i, r in enumerate(page.relaxations)
+        )  # fmt: skip
+        parts.append(f'<div class="sl-relaxations">{buttons}</div>')
+    return "".join(parts)
+
+
+def facet_choices(facet: Facet) -> list[tuple[str, str]]:
+    """(label with count, value) for a filter control; values with no result here show no count."""
+    return [(f"{v.label} ({v.count})" if v.count else v.label, v.value) for v in facet.values]
+
+
+def selected(facet: Facet) -> list[str]:
+    return [v.value for v in facet.values if v.selected]
+
+
+# --- the product panel ------------------------------------------------------------------------------
+def highlight(words_text: str, words: tuple[str, ...] | list[str]) -> str:
+    """HTML-escaped ``words_text`` with the matched query words marked."""
+    safe = escape(words_text)
     for word in sorted(set(words), key=len, reverse=True):
         pattern = re.escape(escape(word))
         boundary = r"" if re.search(r"[\u3400-\u9fff]", word) else r"\b"
@@ -51,82 +110,63 @@ def highlight(text: str, words: tuple[str, ...] | list[str]) -> str:
     return safe
 
 
-def detail_markdown(product: Product, words: tuple[str, ...] | list[str] = ()) -> str:
-    lines = [f"## {highlight(product.title, words)}"]
-    if product.title_zh:
-        lines.append(f"**{highlight(product.title_zh, words)}**")
-    facts = [f"**{price_text(product)}**", rating_text(product), product.category.title()]
-    facts += [value for value in (product.brand, product.colour) if value]
-    lines.append(" · ".join(facts))
-    if product.description:
-        lines.append(highlight(product.description, words))
-    if product.description_zh:
-        lines.append(highlight(product.description_zh, words))
-    if product.tags:
-        lines.append(" ".join(f"`{escape(tag)}`" for tag in product.tags))
-    lines.append(f"<sub>Product id {escape(product.id)}</sub>")
-    return "\n\n".join(lines)
+def product_head(view: ProductView, lang: Lang) -> str:
+    """The top of the product panel: picture, names in both languages, price and rating."""
+    product = view.product
+    first, second = (product.title_zh or product.title, product.title) if lang == "zh" else (product.title, product.title_zh)
+    return (
+        f'<div class="sl-detail"><img class="sl-detail-img" src="{image_url(product)}" alt="{escape(first)}">'
+        f"<h2>{escape(first)}</h2>"
+        + (f'<p class="sl-subtitle">{escape(second)}</p>' if second and second != first else "")
+        + f'<p class="sl-detail-meta"><b class="sl-price">{escape(price_text(product))}</b> {rating_html(product, lang)}</p></div>'
+    )
 
 
-def explanation(hit: dict[str, Any]) -> str:
+def product_body(view: ProductView, lang: Lang, record: dict[str, Any] | None = None) -> str:
+    """Facts, descriptions with the matched words marked, tags, and "why this result" when it came from a search."""
+    product, words = view.product, (record or {}).get("words", ())
+    descriptions = [product.description_zh, product.description] if lang == "zh" else [product.description, product.description_zh]
+    facts = [category_label(product.category, lang), product.brand, colour_label(product.colour, lang) if product.colour else ""]
+    parts = [
+        f'<div class="sl-detail"><p class="sl-facts">{" · ".join(escape(f) for f in facts if f)}</p>',
+        *(f"<p>{highlight(d, words)}</p>" for d in descriptions if d),
+        f'<p class="sl-tags">{" ".join(f"<code>{escape(t)}</code>" for t in product.tags)}</p>' if product.tags else "",
+        f'<p class="sl-muted">id {escape(product.id)}</p></div>',
+        explanation(record, lang) if record and record.get("breakdown") else "",
+    ]
+    return "".join(parts)
+
+
+def explanation(record: dict[str, Any], lang: Lang) -> str:
     """"Why this result": each signal's share of the score (they add up), matched words, filters."""
-    rows = ["### Why this result", "| signal | value | adds |", "|---|---|---|"]
-    for key, label in SIGNALS.items():
-        part = hit["breakdown"].get(key, 0.0)
+    rows = []
+    for key in SIGNALS:
+        if key not in record["breakdown"]:
+            continue
+        part = record["breakdown"][key]
         if key in ("image", "text"):
-            value = f"cos {hit['similarity'].get(key, 0.0):.3f}"
+            value = f"cos {record['similarity'].get(key, 0.0):.3f}"
         elif key == "lexical":
-            value = ", ".join(f"<mark>{escape(w)}</mark>" for w in hit["words"]) or "no shared words"
+            value = ", ".join(f"<mark>{escape(w)}</mark>" for w in record["words"]) or escape(label("why.no_words", lang))
         elif key == "personal":
-            if key not in hit["breakdown"]:
-                continue
-            value = "learned from your events"
+            value = escape(label("why.learned", lang))
         else:
-            value = "contains an unwanted word" if part else "none"
-        rows.append(f"| {label} | {value} | {part:+.3f} |")
-    rows.append(f"| **score** | found by {', '.join(hit['matched']) or 'filters'} | **{hit['score']:.3f}** |")
-    if hit.get("filters"):
-        rows.append(f"\nFilters applied: {escape(' · '.join(hit['filters']))}")
-    return "\n".join(rows)
+            value = escape(label("why.unwanted" if part else "why.none", lang))
+        rows.append(f"<tr><td>{escape(label(f'why.{key}', lang))}</td><td>{value}</td><td>{part:+.3f}</td></tr>")
+    found = ", ".join(record["matched"]) or label("why.filters", lang)
+    rows.append(f"<tr><th>{escape(label('why.score', lang))}</th><td>{escape(label('why.found_by', lang))} {escape(found)}</td>"
+                f"<th>{record['score']:.3f}</th></tr>")  # fmt: skip
+    head = f"<tr><th>{label('why.signal', lang)}</th><th>{label('why.value', lang)}</th><th>{label('why.adds', lang)}</th></tr>"
+    return f'<div class="sl-why"><h3>{escape(label("why", lang))}</h3><table>{head}{"".join(rows)}</table></div>'
 
 
-def hit_records(result_hits: list[Hit], filters: list[str]) -> list[dict[str, Any]]:
-    """What the detail panel needs to explain each hit later (kept in the browser session)."""
-    return [
-        {"id": hit.product.id, "score": hit.score, "breakdown": hit.breakdown, "similarity": hit.similarity,
-         "matched": list(hit.matched), "words": list(hit.matched_words), "filters": filters}
-        for hit in result_hits
-    ]  # fmt: skip
-
-
-def filter_chips(result: SearchResult) -> list[str]:
-    """The filters in force, as the shopper would say them."""
-    applied = result.filters
-    chips = []
-    if applied.price_min is not None or applied.price_max is not None:
-        low = f"{applied.price_min:g}" if applied.price_min is not None else "0"
-        high = f"{applied.price_max:g}" if applied.price_max is not None else "any"
-        chips.append(f"price {low}–{high}")
-    chips += [f"colour: {c}" for c in applied.colours] + [f"category: {c}" for c in applied.categories]
-    if applied.rating_min is not None:
-        chips.append(f"rating ≥ {applied.rating_min:g}")
-    if result.understood:
-        chips += [f"not: {n}" for n in result.understood.negatives]
-    return chips
-
-
-def result_summary(result: SearchResult) -> str:
-    count = result.total
-    head = f"**{count} product{'s' if count != 1 else ''} found.**" if result.hits else "**No products found.**"
-    lines = [head]
-    if result.understood and result.understood.phrases:
-        lines.append("Understood from your words: " + " ".join(f"`{escape(c)}`" for c in result.understood.chips())
-                     + " (edit them in the filters)")  # fmt: skip
-    for name, counts in result.facets.items():
-        if counts:
-            lines.append(f"**{name.title()}**: " + " · ".join(f"{escape(value)} ({n})" for value, n in counts.items()))
-    lines += [f"ℹ️ {escape(notice)}" for notice in result.notices]
-    return "\n\n".join(lines)
+def hit_records(hits: list[Hit]) -> dict[str, dict[str, Any]]:
+    """What the product panel needs to explain each shown hit later (kept in the browser session)."""
+    return {
+        hit.product.id: {"score": hit.score, "breakdown": hit.breakdown, "similarity": dict(hit.similarity),
+                         "matched": list(hit.matched), "words": list(hit.matched_words)}
+        for hit in hits
+    }  # fmt: skip
 
 
 def upload_path(value: Any) -> Path | None:

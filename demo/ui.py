@@ -1,4 +1,11 @@
-"""The ShopLens web app: Gradio Blocks over :class:`engine.service.ShopLens`. UI only, no model code."""
+"""The ShopLens shopper page: Gradio Blocks over :class:`engine.service.ShopLens`. It only renders.
+
+Layout: one search bar on top (words, with photo and voice beside them), the results grid right
+under it, filters with facet counts in a collapsible sidebar, "For you" below the results, and the
+product in a side panel that does not push the page. Every handler takes the page language first,
+calls one engine method and renders what it returns; the engine decides what a search means and
+records what the shopper did.
+"""
 
 from __future__ import annotations
 
@@ -6,245 +13,450 @@ import functools
 import logging
 import uuid
 from collections.abc import Callable
-from pathlib import Path
+from html import escape
 from typing import Any
 
 import gradio as gr
 
 from demo import present
+from demo.i18n import label
+from demo.urls import LinkState
 from engine.errors import ShopLensError
+from engine.i18n import Lang, error_text, language, product_title
+from engine.i18n import text as engine_text
 from engine.service import ShopLens
 from engine.settings import PROJECT_ROOT
-from engine.types import Query, make_filters
+from engine.types import MAX_RESULTS, SORTS, Filters, Page, Query, make_filters
 
 log = logging.getLogger(__name__)
 
 EXAMPLES_DIR = PROJECT_ROOT / "assets" / "examples"
-INTRO = (
-    "# ShopLens\n"
-    "Find products by **typing**, by **photo** or by **voice**, or combine them: a photo plus "
-    "*\"in red\"*. Say a price (*\"under $50\"*, *\"50元以下\"*) or a colour and it becomes a filter. "
-    "Click a result for details, why it matched, and similar items."
-)
-CSS = """
-#results .caption-label { white-space: normal; }
-#detail-image img { object-fit: contain; }
-mark { background: #fde68a; padding: 0 2px; border-radius: 3px; }
-"""
+STYLE = PROJECT_ROOT / "demo" / "style.css"
 THEME = gr.themes.Soft(primary_hue="indigo", secondary_hue="pink")
-MODES = {"Hybrid (words + vectors)": "hybrid", "Vectors only": "vector", "Words only (BM25)": "lexical"}
-SPOKEN = {"Detect": None, "English": "en", "中文": "zh"}
+MODES = ("hybrid", "vector", "lexical")
+SPOKEN = ("detect", "en", "zh")
+TOUR_PERSONAL_VIEWS = ("music-violin-red", "music-acoustic-guitar-red")
+
+# One delegated listener per HTML block: clicks on its cards, chips and buttons become events.
+CLICKS = """
+element.addEventListener('click', (event) => {
+  const target = event.target.closest('[data-product],[data-chip],[data-relax]');
+  if (!target) return;
+  const data = target.dataset;
+  if (data.product !== undefined) trigger('click', {product: data.product});
+  else if (data.chip !== undefined) trigger('click', {chip: data.chip});
+  else trigger('click', {relax: Number(data.relax)});
+});
+"""
+TOGGLE = "(...args) => { document.querySelector('#{panel}').classList.toggle('sl-hidden'); return args; }"
+# On a phone the filters start folded away; the "Filters" button in the result bar opens them.
+ON_LOAD = """
+() => {
+  const fold = (tries) => {
+    const sidebar = document.querySelector('#filters');
+    if (!sidebar) { if (tries > 0) setTimeout(() => fold(tries - 1), 100); return; }
+    if (window.matchMedia('(max-width: 768px)').matches && sidebar.classList.contains('open')) {
+      sidebar.querySelector('.toggle-button').click();
+    }
+  };
+  fold(100);
+}
+"""
+OPEN_FILTERS = "() => { document.querySelector('#filters .toggle-button').click(); }"
+SET_URL = "(state) => { history.replaceState(null, '', state ? '?' + state : location.pathname); }"
 
 
-def friendly(fn: Callable) -> Callable:
-    """Engine errors become a message the shopper can act on; anything unexpected is logged, not shown."""
+class Refused(Exception):
+    """A request the page itself turns down; the message is already in the shopper's language."""
 
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except gr.Error:
-            raise
-        except ShopLensError as error:
-            log.info("%s refused: %s", fn.__name__, error)
-            raise gr.Error(str(error), title="Cannot search with that", print_exception=False) from None
-        except Exception:
-            log.exception("unexpected failure in %s", fn.__name__)
-            raise gr.Error("Something went wrong on our side; please try again.", print_exception=False) from None
 
-    return wrapper
+def friendly(outputs: int = 0) -> Callable[[Callable], Callable]:
+    """Turn refusals into a notice in the page's language and leave the page as it was.
+
+    Every handler's first argument is the page language. A refused search must lose nothing: the
+    results, filters and words on screen stay (``outputs`` unchanged values are returned), and
+    anything unexpected is logged, never shown as a traceback.
+    """
+
+    def decorate(fn: Callable) -> Callable:
+        @functools.wraps(fn)
+        def wrapper(lang: Lang, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return fn(lang, *args, **kwargs)
+            except Refused as refusal:
+                gr.Warning(str(refusal), title=label("error.title", lang))
+            except ShopLensError as error:
+                log.info("%s refused: %s", fn.__name__, error)
+                gr.Warning(error_text(str(error), lang), title=label("error.title", lang))
+            except Exception:
+                log.exception("unexpected failure in %s", fn.__name__)
+                gr.Warning(label("error.unexpected", lang), title=label("error.title", lang))
+            return None if outputs == 0 else gr.skip() if outputs == 1 else [gr.skip()] * outputs
+
+        return wrapper
+
+    return decorate
 
 
 def build_ui(shop: ShopLens) -> gr.Blocks:
-    """The Blocks app; the ``search`` endpoint is public under "Use via API"."""
-
-    @friendly
-    def search(text: str, image: Any, audio: Any, categories: list[str] | None, price_min: float | None,
-               price_max: float | None, colours: list[str] | None = None, rating_min: float | None = None,
-               negative: str = "", text_weight: float = 0.5, mode: str = "Hybrid (words + vectors)",
-               translate: bool = False, spoken: str = "Detect", shopper: str = "", personalise: bool = False):  # fmt: skip
-        # Gradio's number boxes send 0 when left empty; a bound of 0 means "any" here.
-        filters = make_filters(categories=categories or (), colours=colours or (), price_min=price_min or None,
-                               price_max=price_max or None, rating_min=rating_min or None)  # fmt: skip
-        query = Query(
-            text=text or "", image=present.upload_path(image), audio=present.upload_path(audio), filters=filters,
-            negative=negative or "", text_weight=float(text_weight if text_weight is not None else 0.5),
-            mode=MODES.get(mode, mode if mode in MODES.values() else "hybrid"), translate_speech=bool(translate),
-            speech_language=SPOKEN.get(spoken),
-        )  # fmt: skip
-        result = shop.search(query)
-        reasons: dict[str, str] = {}
-        if personalise and shopper:
-            reranked, reasons = shop.personal.rerank(shopper, result.pool)
-            result.hits = reranked[: len(result.hits)]
-        shop.personal.record(shopper, "search", query=" ".join(filter(None, [text, result.transcript.text if
-                             result.transcript else ""])) or None, modality=present.modality(query))  # fmt: skip
-        applied, chips = result.filters, present.filter_chips(result)
-        understood_text = result.understood.text if result.understood and (text or "").strip() else text
-        return (
-            present.gallery_items(result.hits, reasons), result.transcript.text if result.transcript else "",
-            present.result_summary(result), present.hit_records(result.hits, chips),
-            understood_text, list(applied.categories), list(applied.colours),
-            applied.price_min or 0, applied.price_max or 0,
-        )  # fmt: skip
-
-    @friendly
-    def show_detail(records: list[dict], shopper: str, event: gr.SelectData):
-        if not records or event.index is None or event.index >= len(records):
-            return (gr.update(),) * 8
-        record = records[event.index]
-        product = shop.product(record["id"])
-        if product is None:
-            raise gr.Error("That product is no longer in the catalogue.")
-        shop.personal.record(shopper, "view", product_id=product.id)
-        similar = shop.similar(product.id, k=8)
-        together = [(str(p.image), present.caption(p)) for p in shop.personal.bought_together(product.id)]
-        return (
-            gr.update(visible=True), str(product.image), present.detail_markdown(product, record.get("words", ())),
-            present.explanation(record) if "breakdown" in record else "", present.gallery_items(similar),
-            present.hit_records(similar, []), product.id, together,
-        )  # fmt: skip
-
-    @friendly
-    def act(kind: str, product_id: str, shopper: str):
-        product = shop.product(product_id) if product_id else None
-        if product is None:
-            raise gr.Error("Open a product first.")
-        shop.personal.record(shopper, kind, product_id=product_id)
-        gr.Info(f"{'Added to your cart' if kind == 'cart' else 'Bought'}: {product.title}")
-
-    @friendly
-    def for_you(shopper: str):
-        suggestions, cold = shop.personal.for_you(shopper, k=12)
-        note = ("**For you.** Popular and highly rated right now; view, cart or buy a few products and this row "
-                "learns your taste." if cold else "**For you**, from what you viewed, carted, bought and searched.")  # fmt: skip
-        items = [(str(s.product.image), f"{present.caption(s.product)} · {s.reason}") for s in suggestions]
-        return note, items, [{"id": s.product.id} for s in suggestions], shop.personal.profile(shopper)
-
-    @friendly
-    def forget(shopper: str, event_id: float | None):
-        if not event_id or not shop.events.forget(shopper, int(event_id)):
-            raise gr.Error("Pick an event id from the table to forget.")
-        gr.Info(f"Forgot event {int(event_id)}.")
-
-    @friendly
-    def forget_me(shopper: str):
-        removed = shop.events.forget_shopper(shopper)
-        gr.Info(f"Deleted all {removed} of your events.")
-
-    @friendly
-    def more_like_this(product_id: str):
-        product = shop.product(product_id)
-        if product is None:
-            raise gr.Error("That product is no longer in the catalogue.")
-        found = shop.similar(product_id, k=shop.settings.top_k)
-        return present.gallery_items(found), f"**More like {product.title}.**", present.hit_records(found, [])
-
-    with gr.Blocks(title="ShopLens: multimodal product search") as blocks:
-        gr.Markdown(INTRO)
+    top_k = shop.settings.top_k
+    with gr.Blocks(title="ShopLens: multimodal product search", elem_id="shoplens") as blocks:
         shopper = gr.BrowserState("", storage_key="shoplens-shopper")
-        for_you_note = gr.Markdown(elem_id="for-you-note")
-        for_you_gallery = gr.Gallery(label="For you", columns=8, height=300, allow_preview=False,
-                                     object_fit="contain", elem_id="for-you")  # fmt: skip
-        for_you_hits = gr.State([])
-        hits = gr.State([])
-        similar_hits = gr.State([])
-        current = gr.State("")
-        with gr.Row():
-            with gr.Column(scale=2):
-                text = gr.Textbox(label="Describe what you want", placeholder="e.g. red running shoes under $80",
-                                  lines=1, max_lines=3, elem_id="query-text")  # fmt: skip
-                with gr.Row():
-                    image = gr.Image(label="Photo", sources=["upload", "webcam"], type="filepath", image_mode=None,
-                                     height=220, elem_id="query-image")  # fmt: skip
-                    audio = gr.Audio(label="Voice", sources=["microphone", "upload"], type="filepath",
-                                     elem_id="query-audio")  # fmt: skip
-                with gr.Row():
-                    negative = gr.Textbox(label="Not", placeholder="e.g. leather", scale=1, elem_id="query-negative")
-                    text_weight = gr.Slider(0, 1, value=0.5, step=0.05, scale=2, elem_id="text-weight",
-                                            label="How much the words change the photo")  # fmt: skip
-            with gr.Column(scale=1):
-                with gr.Accordion("Filters", open=True):
-                    categories = gr.Dropdown(choices=shop.categories(), multiselect=True, label="Category",
-                                             elem_id="filter-category")  # fmt: skip
-                    colours = gr.Dropdown(choices=shop.colours(), multiselect=True, label="Colour", elem_id="filter-colour")
-                    with gr.Row():
-                        price_min = gr.Number(label="Min price", info="0 = any", elem_id="price-min")
-                        price_max = gr.Number(label="Max price", info="0 = any", elem_id="price-max")
-                    rating_min = gr.Slider(0, 5, value=0, step=0.5, label="Minimum rating", elem_id="rating-min")
-                with gr.Accordion("Options", open=False):
-                    mode = gr.Radio(list(MODES), value="Hybrid (words + vectors)", label="Ranking")
-                    spoken = gr.Radio(list(SPOKEN), value="Detect", label="Spoken language")
-                    translate = gr.Checkbox(label="Translate speech to English", value=False)
-                personalise = gr.Checkbox(label="Personalise results for me", value=True, elem_id="personalise")
-                button = gr.Button("Search", variant="primary", elem_id="search-button")
-                transcript = gr.Textbox(label="You said", interactive=False, elem_id="transcript")
-        summary = gr.Markdown(elem_id="summary")
-        gallery = gr.Gallery(label="Results", columns=6, height="auto", allow_preview=False, object_fit="contain",
-                             elem_id="results")  # fmt: skip
-        with gr.Column(visible=False, elem_id="detail") as detail:
+        dropped, shown, first_page, records = gr.State([]), gr.State(top_k), gr.State(top_k), gr.State({})
+        relaxations, current = gr.State([]), gr.State("")
+        url_state = gr.Textbox(visible=False)
+
+        with gr.Sidebar(open=True, elem_id="filters", width=300):
+            filters_title = gr.Markdown(f"### {label('filters', 'en')}")
+            categories = gr.CheckboxGroup(label=label("category", "en"), elem_id="filter-category")
+            colours = gr.CheckboxGroup(label=label("colour", "en"), elem_id="filter-colour")
+            price_band = gr.Radio(label=label("price", "en"), elem_id="filter-price")
             with gr.Row():
-                detail_image = gr.Image(label="Product", interactive=False, height=360, elem_id="detail-image")
-                with gr.Column():
-                    detail_text = gr.Markdown(elem_id="detail-text")
-                    with gr.Row():
-                        cart = gr.Button("Add to cart", elem_id="add-to-cart")
-                        buy = gr.Button("Buy", variant="primary", elem_id="buy")
-                        more = gr.Button("More like this", elem_id="more-like-this")
-                    why = gr.Markdown(elem_id="why")
-            similar = gr.Gallery(label="Similar products", columns=8, height=220, allow_preview=False,
-                                 object_fit="contain", elem_id="similar")  # fmt: skip
-            together = gr.Gallery(label="Bought together", columns=8, height=220, allow_preview=False,
-                                  object_fit="contain", elem_id="bought-together")  # fmt: skip
-        with gr.Accordion("Your profile: the events behind your recommendations", open=False, elem_id="profile"):
-            profile = gr.Dataframe(headers=["event", "kind", "product or query", "age", "weight"], interactive=False,
+                price_min = gr.Number(label=label("price.min", "en"), minimum=0, elem_id="price-min", min_width=80)
+                price_max = gr.Number(label=label("price.max", "en"), minimum=0, elem_id="price-max", min_width=80)
+            rating = gr.Radio(label=label("rating", "en"), elem_id="filter-rating")
+            negative = gr.Textbox(label=label("negative", "en"), placeholder=label("negative.placeholder", "en"),
+                                  elem_id="query-negative")  # fmt: skip
+            clear = gr.Button(label("clear", "en"), size="sm", elem_id="clear-filters")
+            with gr.Accordion(label("options", "en"), open=False) as options:
+                mode = gr.Radio([(label(f"mode.{m}", "en"), m) for m in MODES], label=label("mode", "en"), value="hybrid",
+                                elem_id="mode")  # fmt: skip
+                text_weight = gr.Slider(0, 1, value=0.5, step=0.05, label=label("weight", "en"), elem_id="text-weight")
+                personalise = gr.Checkbox(label=label("personalise", "en"), value=True, elem_id="personalise")
+                translate = gr.Checkbox(label=label("translate", "en"), value=False, elem_id="translate")
+
+        with gr.Row(elem_id="masthead"):
+            masthead = gr.Markdown(_masthead("en"), elem_id="brand")
+            lang = gr.Radio([("English", "en"), ("中文", "zh")], value="en", show_label=False, container=False,
+                            elem_id="language", min_width=220, scale=0)  # fmt: skip
+        with gr.Row(elem_id="search-bar", equal_height=True):
+            text = gr.Textbox(show_label=False, placeholder=label("query.placeholder", "en"), lines=1, max_lines=2,
+                              scale=8, min_width=160, container=False, elem_id="query-text", autofocus=True)  # fmt: skip
+            photo_button = gr.Button(label("photo.button", "en"), scale=0, min_width=100, elem_id="photo-button")
+            voice_button = gr.Button(label("voice.button", "en"), scale=0, min_width=100, elem_id="voice-button")
+            search_button = gr.Button(label("search", "en"), variant="primary", scale=0, min_width=80,
+                                      elem_id="search-button")  # fmt: skip
+        with gr.Row(elem_id="photo-panel", elem_classes=["sl-panel", "sl-hidden"]):
+            image = gr.Image(label=label("photo.label", "en"), sources=["upload", "webcam", "clipboard"], type="filepath",
+                             image_mode=None, height=170, elem_id="query-image")  # fmt: skip
+        with gr.Row(elem_id="voice-panel", elem_classes=["sl-panel", "sl-hidden"]):
+            audio = gr.Audio(label=label("voice.label", "en"), sources=["microphone", "upload"], type="filepath",
+                             elem_id="query-audio")  # fmt: skip
+            spoken = gr.Radio([(label("spoken.detect", "en"), "detect"), ("English", "en"), ("中文", "zh")], value="detect",
+                              label=label("spoken", "en"), elem_id="spoken", min_width=160)  # fmt: skip
+        with gr.Row(elem_id="tour"):
+            tour_buttons = {step: gr.Button(label(f"tour.{step}", "en"), size="sm", elem_id=f"tour-{step}", min_width=90)
+                            for step in ("words", "photo", "voice", "composed", "personal")}  # fmt: skip
+        tour_note = gr.Markdown(elem_id="tour-note")
+
+        with gr.Row(elem_id="result-bar", equal_height=True):
+            summary = gr.HTML(elem_id="summary", js_on_load=CLICKS)
+            filters_button = gr.Button(label("filters", "en"), size="sm", scale=0, min_width=90, elem_id="filters-button")
+            sort = gr.Dropdown([(label(f"sort.{s}", "en"), s) for s in SORTS], label=label("sort", "en"), value="relevance",
+                               elem_id="sort", scale=0, min_width=200, container=False)  # fmt: skip
+        results = gr.HTML(elem_id="results", js_on_load=CLICKS)
+        nearest = gr.HTML(elem_id="nearest", js_on_load=CLICKS)
+        more = gr.Button(label("more", "en"), visible=False, elem_id="show-more")
+
+        for_you_title = gr.Markdown(f"## {label('for_you', 'en')}", elem_id="for-you-title")
+        for_you_note = gr.Markdown(elem_id="for-you-note")
+        for_you = gr.HTML(elem_id="for-you", js_on_load=CLICKS)
+        with gr.Accordion(label("profile", "en"), open=False, elem_id="profile") as profile_box:
+            profile = gr.Dataframe(headers=label("profile.headers", "en").split("|"), interactive=False,
                                    elem_id="profile-table")  # fmt: skip
             with gr.Row():
-                event_id = gr.Number(label="Event to forget", precision=0, elem_id="forget-id")
-                forget_button = gr.Button("Forget this", elem_id="forget-one")
-                forget_all = gr.Button("Forget me", variant="stop", elem_id="forget-me")
+                event_id = gr.Number(label=label("forget.id", "en"), precision=0, elem_id="forget-id")
+                forget_one = gr.Button(label("forget.one", "en"), elem_id="forget-one")
+                forget_all = gr.Button(label("forget.all", "en"), variant="stop", elem_id="forget-me")
 
-        inputs = [text, image, audio, categories, price_min, price_max, colours, rating_min, negative, text_weight,
-                  mode, translate, spoken, shopper, personalise]  # fmt: skip
-        outputs = [gallery, transcript, summary, hits, text, categories, colours, price_min, price_max]
-        refresh = dict(fn=for_you, inputs=[shopper], outputs=[for_you_note, for_you_gallery, for_you_hits, profile],
-                       api_visibility="private")  # fmt: skip
-        for trigger in (button.click, text.submit):
-            trigger(search, inputs, outputs, api_name="search" if trigger == button.click else False,
-                    preprocess=False, concurrency_limit=2).then(**refresh)  # fmt: skip
-        detail_outputs = [detail, detail_image, detail_text, why, similar, similar_hits, current, together]
-        for source, records in ((gallery, hits), (similar, similar_hits), (for_you_gallery, for_you_hits)):
-            source.select(show_detail, [records, shopper], detail_outputs, api_visibility="private").then(**refresh)
-        more.click(more_like_this, [current], [gallery, summary, hits], api_visibility="private")
-        cart.click(functools.partial(act, "cart"), [current, shopper], None, api_visibility="private").then(**refresh)
-        buy.click(functools.partial(act, "purchase"), [current, shopper], None, api_visibility="private").then(**refresh)
-        forget_button.click(forget, [shopper, event_id], None, api_visibility="private").then(**refresh)
-        forget_all.click(forget_me, [shopper], None, api_visibility="private").then(**refresh)
-        blocks.load(lambda current_id: current_id or uuid.uuid4().hex, [shopper], [shopper],
-                    api_visibility="private").then(**refresh)  # fmt: skip
-        _examples(text, image, audio)
+        with gr.Column(visible=False, elem_id="detail", elem_classes=["sl-drawer"]) as detail:
+            close = gr.Button(label("close", "en"), size="sm", elem_id="detail-close")
+            detail_head = gr.HTML(elem_id="detail-head")
+            with gr.Row(elem_id="detail-actions"):
+                cart = gr.Button(label("cart", "en"), elem_id="add-to-cart", min_width=100)
+                buy = gr.Button(label("buy", "en"), variant="primary", elem_id="buy", min_width=100)
+                more_like = gr.Button(label("more_like", "en"), elem_id="more-like-this", min_width=100)
+            detail_html = gr.HTML(elem_id="detail-text")
+            similar_title = gr.Markdown(f"### {label('similar', 'en')}")
+            similar = gr.HTML(elem_id="similar", js_on_load=CLICKS)
+            together_title = gr.Markdown(f"### {label('together', 'en')}")
+            together = gr.HTML(elem_id="bought-together", js_on_load=CLICKS)
+
+        # --- handlers -------------------------------------------------------------------------------
+        own = [categories, colours, price_min, price_max, rating, negative]
+        asked = [text, image, audio, *own, sort, mode, text_weight, spoken, translate, personalise, shopper]
+        page_outputs = [summary, results, nearest, more, categories, colours, price_band, price_min, price_max,
+                        rating, text, audio, dropped, shown, records, relaxations, url_state]  # fmt: skip
+        text_at = page_outputs.index(text)
+
+        def run(lang: Lang, query: Query, personalise: bool, shopper: str, typed: str) -> list[Any]:
+            page = shop.search_page(query, shopper=shopper, personalise=personalise, lang=lang)
+            return render(page, typed)
+
+        def query_of(text_value, image_value, audio_value, category_values, colour_values, low, high, rating_value,
+                     negative_value, sort_value, mode_value, weight, spoken_value, translate_value, *,
+                     dropped_keys=(), count=top_k) -> Query:  # fmt: skip
+            filters = make_filters(categories=category_values or (), colours=colour_values or (), price_min=low or None,
+                                   price_max=high or None, rating_min=float(rating_value) if rating_value else None)  # fmt: skip
+            return Query(
+                text=text_value or "", image=present.upload_path(image_value), audio=present.upload_path(audio_value),
+                negative=negative_value or "", filters=filters, dropped=tuple(dropped_keys), k=count,
+                sort=sort_value if sort_value in SORTS else "relevance", mode=mode_value if mode_value in MODES else "hybrid",
+                text_weight=float(weight if weight is not None else 0.5), translate_speech=bool(translate_value),
+                speech_language=None if spoken_value in (None, "detect") else spoken_value,
+            )  # fmt: skip
+
+        def render(page: Page, typed: str) -> list[Any]:
+            lang = page.lang
+            facets = {facet.name: facet for facet in page.facets}
+            own_filters, query = page.query.filters, page.query
+            spoken_words = page.transcript.text if page.transcript else ""
+            link = LinkState(
+                text=" ".join(filter(None, [typed, spoken_words])), negative=query.negative,
+                categories=list(own_filters.categories), colours=list(own_filters.colours), price_min=own_filters.price_min,
+                price_max=own_filters.price_max, rating_min=own_filters.rating_min, sort=query.sort,
+                dropped=list(query.dropped), shown=query.k if query.k != top_k else None, lang=lang if lang != "en" else None,
+            )  # fmt: skip
+            band = next(iter(present.selected(facets["price"])), "any" if own_filters.price_min is None
+                        and own_filters.price_max is None else None)  # fmt: skip
+            floor = next(iter(present.selected(facets["rating"])), "0")
+            return [
+                present.header(page), present.hit_cards(page.hits, lang, page.reasons),
+                present.hit_cards(page.nearest, lang),
+                gr.update(visible=page.has_more, value=f"{label('more', lang)} ({len(page.hits)} / {page.total})"),
+                gr.update(choices=present.facet_choices(facets["category"]), value=present.selected(facets["category"])),
+                gr.update(choices=present.facet_choices(facets["colour"]), value=present.selected(facets["colour"])),
+                gr.update(choices=[(label("price.any", lang), "any"), *present.facet_choices(facets["price"])], value=band),
+                own_filters.price_min, own_filters.price_max,
+                gr.update(choices=[(label("rating.any", lang), "0"), *present.facet_choices(facets["rating"])], value=floor),
+                link.text if page.transcript else gr.update(), None if page.transcript else gr.update(),
+                list(query.dropped), query.k or top_k, present.hit_records(page.hits or page.nearest),
+                [{"filters": r.query.filters.model_dump(), "dropped": list(r.query.dropped)} for r in page.relaxations],
+                link.query_string(),
+            ]  # fmt: skip
+
+        @friendly(len(page_outputs))
+        def new_search(lang: Lang, *values: Any) -> list[Any]:
+            *query_values, personalise_value, shopper_id = values
+            return run(lang, query_of(*query_values), personalise_value, shopper_id, query_values[0] or "")
+
+        @friendly(len(page_outputs))
+        def refine(lang: Lang, dropped_keys: list[str], count: int, *values: Any) -> list[Any]:
+            *query_values, personalise_value, shopper_id = values
+            query = query_of(*query_values, dropped_keys=dropped_keys, count=count)
+            return run(lang, query, personalise_value, shopper_id, query_values[0] or "")
+
+        @friendly(len(page_outputs))
+        def show_more(lang: Lang, dropped_keys: list[str], count: int, *values: Any) -> list[Any]:
+            return refine(lang, dropped_keys, min(count + top_k, MAX_RESULTS), *values)
+
+        @friendly(len(page_outputs))
+        def click_page(lang: Lang, event: gr.EventData, dropped_keys: list[str], options: list[dict], *values: Any):
+            """A chip removed, or a way out taken; a product card opens through ``open_product``."""
+            data = event._data or {}
+            *query_values, personalise_value, shopper_id = values
+            if "chip" in data:
+                query = query_of(*query_values, dropped_keys=[*dropped_keys, data["chip"]])
+            elif "relax" in data and 0 <= int(data["relax"]) < len(options):
+                chosen = options[int(data["relax"])]
+                query = query_of(*query_values).model_copy(update={
+                    "filters": Filters(**chosen["filters"]), "dropped": tuple(chosen["dropped"])})  # fmt: skip
+            else:
+                return [gr.update()] * len(page_outputs)
+            return run(lang, query, personalise_value, shopper_id, query_values[0] or "")
+
+        @friendly(len(page_outputs))
+        def choose_band(lang: Lang, band: str, *values: Any) -> list[Any]:
+            low, _, high = (band or "").partition("-")
+            *query_values, personalise_value, shopper_id = values
+            query_values[5], query_values[6] = (float(low), float(high) if high else None) if band != "any" else (None, None)
+            return run(lang, query_of(*query_values), personalise_value, shopper_id, query_values[0] or "")
+
+        @friendly(len(page_outputs))
+        def clear_filters(lang: Lang, *values: Any) -> list[Any]:
+            *query_values, personalise_value, shopper_id = values
+            query_values[3:9] = [[], [], None, None, "0", ""]
+            return run(lang, query_of(*query_values), personalise_value, shopper_id, query_values[0] or "")
+
+        @friendly(6)
+        def open_product(lang: Lang, shopper_id: str, shown_records: dict, event: gr.EventData):
+            product_id = (event._data or {}).get("product")
+            if not product_id:
+                return [gr.update()] * 6
+            view = shop.open_product(product_id, shopper=shopper_id)
+            return (gr.update(visible=True), present.product_head(view, lang),
+                    present.product_body(view, lang, shown_records.get(product_id)),
+                    present.cards([hit.product for hit in view.similar], lang, row=True),
+                    present.cards(view.bought_together, lang, row=True), product_id)  # fmt: skip
+
+        @friendly()
+        def act(lang: Lang, product_id: str, shopper_id: str, kind: str) -> None:
+            if not product_id:
+                raise Refused(label("error.open_first", lang))
+            product = shop.act(kind, product_id, shopper=shopper_id)
+            gr.Info(engine_text(f"action.{kind}", lang, title=product_title(product, lang)))
+
+        @friendly(5)
+        def more_like_this(lang: Lang, product_id: str) -> list[Any]:
+            product = shop.product(product_id) if product_id else None
+            if product is None:
+                raise Refused(label("error.open_first", lang))
+            hits = shop.similar(product_id, k=top_k)
+            title = escape(f"{label('more_like', lang)}: {product_title(product, lang)}")
+            return [f'<h2 class="sl-summary">{title}</h2>', present.hit_cards(hits, lang), present.hit_records(hits),
+                    gr.update(visible=False), ""]  # fmt: skip
+
+        @friendly(3)
+        def refresh_for_you(lang: Lang, shopper_id: str):
+            recommendations = shop.for_you(shopper_id, k=12, lang=lang)
+            reasons = {item.product.id: item.reason for item in recommendations.items}
+            rows = shop.personal.profile(shopper_id, lang) if shopper_id else []
+            return (recommendations.note, present.cards([item.product for item in recommendations.items], lang, reasons, row=True),
+                    gr.update(value=rows, headers=label("profile.headers", lang).split("|")))  # fmt: skip
+
+        @friendly()
+        def forget(lang: Lang, shopper_id: str, which: float | None) -> None:
+            if not which or not shop.events.forget(shopper_id, int(which)):
+                raise Refused(label("error.forget_id", lang))
+            gr.Info(engine_text("action.forgot_one", lang, id=int(which)))
+
+        @friendly()
+        def forget_me(lang: Lang, shopper_id: str) -> None:
+            gr.Info(engine_text("action.forgot_all", lang, count=shop.events.forget_shopper(shopper_id)))
+
+        def relabel(lang: Lang) -> list[Any]:
+            return [
+                f"### {label('filters', lang)}", gr.update(label=label("category", lang)), gr.update(label=label("colour", lang)),
+                gr.update(label=label("price", lang)), gr.update(label=label("price.min", lang)),
+                gr.update(label=label("price.max", lang)), gr.update(label=label("rating", lang)),
+                gr.update(label=label("negative", lang), placeholder=label("negative.placeholder", lang)),
+                gr.update(value=label("clear", lang)), gr.update(label=label("options", lang)),
+                gr.update(label=label("mode", lang), choices=[(label(f"mode.{m}", lang), m) for m in MODES]),
+                gr.update(label=label("weight", lang)), gr.update(label=label("personalise", lang)),
+                gr.update(label=label("translate", lang)), _masthead(lang),
+                gr.update(placeholder=label("query.placeholder", lang)), gr.update(value=label("photo.button", lang)),
+                gr.update(value=label("voice.button", lang)), gr.update(value=label("search", lang)),
+                gr.update(label=label("photo.label", lang)), gr.update(label=label("voice.label", lang)),
+                gr.update(label=label("spoken", lang), choices=[(label("spoken.detect", lang), "detect"), ("English", "en"),
+                                                                  ("中文", "zh")]),
+                *[gr.update(value=label(f"tour.{step}", lang)) for step in tour_buttons], gr.update(value=label("filters", lang)),
+                gr.update(label=label("sort", lang), choices=[(label(f"sort.{s}", lang), s) for s in SORTS]),
+                f"## {label('for_you', lang)}", gr.update(label=label("profile", lang)),
+                gr.update(label=label("forget.id", lang)), gr.update(value=label("forget.one", lang)),
+                gr.update(value=label("forget.all", lang)), gr.update(value=label("close", lang)),
+                gr.update(value=label("cart", lang)), gr.update(value=label("buy", lang)),
+                gr.update(value=label("more_like", lang)), f"### {label('similar', lang)}", f"### {label('together', lang)}",
+            ]  # fmt: skip
+
+        labelled = [filters_title, categories, colours, price_band, price_min, price_max, rating, negative, clear, options,
+                    mode, text_weight, personalise, translate, masthead, text, photo_button, voice_button, search_button,
+                    image, audio, spoken, *tour_buttons.values(), filters_button, sort, for_you_title, profile_box, event_id, forget_one,
+                    forget_all, close, cart, buy, more_like, similar_title, together_title]  # fmt: skip
+
+        @friendly(len(page_outputs) + 4)
+        def tour(lang: Lang, shopper_id: str, *values: Any, step: str) -> list[Any]:
+            """One step of the guided tour: fill the inputs and run the search live."""
+            *query_values, personalise_value, _ = values
+            query_values[:3] = ["", None, None]
+            query_values[12] = "detect"
+            if step == "words":
+                query_values[0] = "red running shoes under $100" if lang == "en" else "100元以下的红色跑步鞋"
+            elif step == "photo":
+                query_values[1] = str(EXAMPLES_DIR / "photo_red_shoe.jpg")
+            elif step == "voice":
+                query_values[2] = str(EXAMPLES_DIR / "voice_teddy_bear.wav")
+            elif step == "composed":
+                query_values[0], query_values[1] = "like this, but in red", str(EXAMPLES_DIR / "photo_green_hoodie.jpg")
+                query_values[11] = 0.8
+            else:
+                for product_id in TOUR_PERSONAL_VIEWS:
+                    shop.open_product(product_id, shopper=shopper_id)
+                query_values[0], personalise_value = "red", True
+            typed = query_values[0]
+            outputs = run(lang, query_of(*query_values), personalise_value, shopper_id, typed)
+            if step != "voice":
+                outputs[text_at] = typed
+            return [*outputs, query_values[1], query_values[11], personalise_value,
+                    label(f"tour.{step}.note", lang)]  # fmt: skip
+
+        # --- wiring ---------------------------------------------------------------------------------
+        refresh = dict(fn=refresh_for_you, inputs=[lang, shopper], outputs=[for_you_note, for_you, profile])
+        set_url = dict(fn=None, inputs=[url_state], outputs=None, js=SET_URL)
+        # Uploads reach the engine as Gradio saved them: the engine, not Gradio's preview, decides what a
+        # readable picture or recording is (and says so in the shopper's language).
+        searching = dict(concurrency_limit=2, api_visibility="private", preprocess=False)
+        for trigger in (search_button.click, text.submit):
+            trigger(new_search, [lang, *asked], page_outputs, **searching).then(**set_url).then(**refresh)
+        refinements = [sort.input, categories.input, colours.input, rating.input, price_min.submit, price_max.submit,
+                       negative.submit, mode.input]  # fmt: skip
+        for trigger in refinements:
+            trigger(refine, [lang, dropped, first_page, *asked], page_outputs, **searching).then(**set_url)
+        more.click(show_more, [lang, dropped, shown, *asked], page_outputs, **searching).then(**set_url)
+        summary.click(click_page, [lang, dropped, relaxations, *asked], page_outputs, **searching).then(**set_url)
+        price_band.input(choose_band, [lang, price_band, *asked], page_outputs, **searching).then(**set_url)
+        clear.click(clear_filters, [lang, *asked], page_outputs, **searching).then(**set_url)
+        detail_outputs = [detail, detail_head, detail_html, similar, together, current]
+        for block in (results, nearest, for_you, similar, together):
+            block.click(open_product, [lang, shopper, records], detail_outputs, api_visibility="private").then(**refresh)
+        close.click(lambda: gr.update(visible=False), None, detail, api_visibility="private")
+        cart.click(functools.partial(act, kind="cart"), [lang, current, shopper], None, api_visibility="private").then(**refresh)
+        buy.click(functools.partial(act, kind="purchase"), [lang, current, shopper], None,
+                  api_visibility="private").then(**refresh)  # fmt: skip
+        more_like.click(more_like_this, [lang, current], [summary, results, records, more, nearest],
+                        api_visibility="private")  # fmt: skip
+        forget_one.click(forget, [lang, shopper, event_id], None, api_visibility="private").then(**refresh)
+        forget_all.click(forget_me, [lang, shopper], None, api_visibility="private").then(**refresh)
+        filters_button.click(None, js=OPEN_FILTERS)
+        photo_button.click(None, js=TOGGLE.replace("{panel}", "photo-panel"))
+        voice_button.click(None, js=TOGGLE.replace("{panel}", "voice-panel"))
+        lang.input(relabel, [lang], labelled, api_visibility="private").then(
+            refine, [lang, dropped, shown, *asked], page_outputs, **searching).then(**set_url).then(**refresh)  # fmt: skip
+        for step, button in tour_buttons.items():
+            button.click(functools.partial(tour, step=step), [lang, shopper, *asked],
+                         [*page_outputs, image, text_weight, personalise, tour_note], **searching).then(
+                **set_url).then(**refresh)  # fmt: skip
+
+        def arrive(shopper_id: str, request: gr.Request) -> list[Any]:
+            """First paint: the shopper's id, the language, and the search a shared link carries."""
+            link = LinkState.from_params(dict(request.query_params))
+            lang_value = link.lang or language(request.headers.get("accept-language"))
+            shopper_id = shopper_id or uuid.uuid4().hex
+            try:
+                filters = make_filters(categories=link.categories, colours=link.colours, price_min=link.price_min,
+                                       price_max=link.price_max, rating_min=link.rating_min)  # fmt: skip
+            except ShopLensError:
+                filters = Filters()  # a hand-edited link with, say, min above max: ignore its filters
+            query = Query(text=link.text, negative=link.negative, sort=link.sort, dropped=tuple(link.dropped),
+                          k=link.shown or top_k, filters=filters)  # fmt: skip
+            page = shop.search_page(query, shopper=shopper_id, lang=lang_value)
+            outputs = render(page, link.text)
+            outputs[text_at] = link.text
+            return merged(([shopper, lang, negative, sort], [shopper_id, lang_value, link.negative, link.sort]),
+                          (labelled, relabel(lang_value)), (page_outputs, outputs))
+
+        arrival_outputs = list(dict.fromkeys([shopper, lang, negative, sort, *labelled, *page_outputs]))
+        blocks.load(arrive, [shopper], arrival_outputs, api_visibility="private").then(**refresh)
     return blocks
 
 
-def _examples(text: gr.Textbox, image: gr.Image, audio: gr.Audio) -> None:
-    """Example queries shipped in ``assets/examples``: words, photos, voice clips."""
-    with gr.Row(equal_height=True):
-        gr.Examples([["red running shoes under $100"], ["cosy knit jumper, not black"], ["跑步鞋"], ["50元以下的玩具"]],
-                    [text], label="Try typing")  # fmt: skip
-        gr.Examples([[str(path)] for path in sorted(EXAMPLES_DIR.glob("photo_*.jpg"))], [image], label="Try a photo")
-        gr.Examples([[str(path)] for path in sorted(EXAMPLES_DIR.glob("voice_*.wav"))], [audio], label="Try a voice clip")
+def merged(*parts: tuple[list[Any], list[Any]]) -> dict[Any, Any]:
+    """One ``{component: update}`` from several (components, values) lists; later ones win per property."""
+    updates: dict[Any, dict[str, Any]] = {}
+    for components, values in parts:
+        for component, value in zip(components, values, strict=True):
+            update = value if isinstance(value, dict) and value.get("__type__") == "update" else gr.update(value=value)
+            updates[component] = {**updates.get(component, {}), **update}
+    return updates
+
+
+def _masthead(lang: Lang) -> str:
+    return f"# {label('title', lang)}\n{label('tagline', lang)}"
 
 
 def launch_options(shop: ShopLens) -> dict[str, Any]:
-    """Keyword arguments for ``Blocks.launch``: look, served folders, upload limit, address."""
-    catalogue_root = Path(shop.settings.catalog).expanduser().resolve().parent
+    """Keyword arguments for mounting or launching the Blocks: look, served folders, upload limit."""
     largest_upload = max(shop.settings.max_image_bytes, shop.settings.max_audio_bytes)
-    options: dict[str, Any] = {
-        "theme": THEME, "css": CSS, "allowed_paths": [str(catalogue_root), str(EXAMPLES_DIR)],
+    return {
+        "theme": THEME, "css_paths": [STYLE], "js": ON_LOAD, "allowed_paths": [str(EXAMPLES_DIR)],
         "max_file_size": largest_upload,  # Gradio refuses bigger uploads before they reach the engine
     }  # fmt: skip
-    if shop.settings.host:
-        options["server_name"] = shop.settings.host
-    if shop.settings.port:
-        options["server_port"] = shop.settings.port
-    return options

@@ -4,19 +4,24 @@ from __future__ import annotations
 
 import logging
 from functools import cached_property
+from pathlib import Path
+from typing import Literal
 
 from tqdm import tqdm
 
 from engine.catalogue.indexer import Indexer, IndexReport
 from engine.catalogue.products import Product, load_catalogue
 from engine.catalogue.store import ProductStore
+from engine.errors import InvalidInputError
+from engine.i18n import Lang, text
 from engine.models.clip import ClipEmbedder
 from engine.models.speech import SpeechRecognizer
+from engine.pages import PageMaker
 from engine.search.engine import SearchEngine
 from engine.settings import Settings
 from engine.shoppers.events import EventStore
 from engine.shoppers.personal import Personaliser
-from engine.types import Hit, Query, SearchResult
+from engine.types import ForYou, Hit, Page, ProductView, Query, Recommendation, SearchResult
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +82,37 @@ class ShopLens:
             self.personal.refresh()
         return report
 
+    @cached_property
+    def pages(self) -> PageMaker:
+        return PageMaker(self.settings, self.engine, self.personal)
+
+    # --- what a shopper does: each call records its event ---------------------------------------
+    def search_page(self, query: Query, *, shopper: str = "", personalise: bool = True, lang: Lang = "en") -> Page:
+        """Everything a results page shows for ``query``; the search is recorded for ``shopper``."""
+        return self.pages.page(query, shopper=shopper, personalise=personalise, lang=lang)
+
+    def open_product(self, product_id: str, *, shopper: str = "", similar: int = 8) -> ProductView:
+        """A product's panel; records that ``shopper`` viewed it."""
+        product = self.product(product_id)
+        if product is None:
+            raise InvalidInputError("That product is no longer in the catalogue.")
+        self.personal.record(shopper, "view", product_id=product_id)
+        return ProductView(product, self.similar(product_id, k=similar), self.personal.bought_together(product_id))
+
+    def act(self, kind: Literal["cart", "purchase"], product_id: str, *, shopper: str = "") -> Product:
+        """Add to cart or buy; records the event and returns the product."""
+        product = self.product(product_id)
+        if product is None:
+            raise InvalidInputError("That product is no longer in the catalogue.")
+        self.personal.record(shopper, kind, product_id=product_id)
+        return product
+
+    def for_you(self, shopper: str, *, k: int = 12, lang: Lang = "en") -> ForYou:
+        suggestions, cold = self.personal.for_you(shopper, k=k)
+        items = [Recommendation(s.product, self.pages.reason_text(s.reason, lang)) for s in suggestions]
+        return ForYou(items, cold, text("for_you.cold" if cold else "for_you.warm", lang))
+
+    # --- lower level ----------------------------------------------------------------------------
     def search(self, query: Query) -> SearchResult:
         return self.engine.search(query)
 
@@ -85,6 +121,14 @@ class ShopLens:
 
     def product(self, product_id: str) -> Product | None:
         return self.store.products([product_id]).get(product_id)
+
+    def image_path(self, product_id: str) -> Path | None:
+        """The picture of an indexed product (never any other file)."""
+        product = self.engine.lexical.by_id.get(product_id)
+        return product.image if product is not None and product.image.is_file() else None
+
+    def product_count(self) -> int:
+        return len(self.engine.lexical)
 
     def categories(self) -> list[str]:
         return self.store.categories()

@@ -1,7 +1,17 @@
 """Light types shared by the engine, the UI and the API: what was asked and what was found.
 
 Nothing here imports torch, Chroma or Gradio, so a caller can build a :class:`Query` and read a
-:class:`Hit` without loading a model.
+:class:`Page` without loading a model.
+
+Two kinds of filters meet in a search, and they are kept apart on purpose:
+
+- the shopper's own :class:`Filters` (the sidebar controls, or an API caller's arguments), which
+  change only when the shopper changes them;
+- the filters read from the words of this query (``Understood``), shown as removable chips. They
+  belong to the query: the next query starts from the shopper's own filters alone.
+
+Both apply together (:class:`Constraints`); a chip the shopper removes is listed in
+``Query.dropped``.
 """
 
 from __future__ import annotations
@@ -18,6 +28,9 @@ from engine.search.understand import Understood
 
 Kind = Literal["image", "text"]  # the two CLIP vectors every product has
 KINDS: tuple[Kind, ...] = ("image", "text")
+Sort = Literal["relevance", "price_asc", "price_desc", "rating"]
+SORTS: tuple[Sort, ...] = ("relevance", "price_asc", "price_desc", "rating")
+MAX_RESULTS = 100  # the ranked pool a search returns; "show more" pages through it
 
 
 @dataclass(frozen=True)
@@ -54,6 +67,19 @@ class Filters(BaseModel):
             raise ValueError("the lowest price is above the highest price")
         return self
 
+    @classmethod
+    def from_understood(cls, understood: Understood | None) -> Filters:
+        if understood is None:
+            return cls()
+        low, high = understood.price_min, understood.price_max
+        if low is not None and high is not None and low > high:
+            low, high = high, low
+        return cls(categories=understood.categories, colours=understood.colours, price_min=low, price_max=high)
+
+    @property
+    def is_empty(self) -> bool:
+        return self.where() is None
+
     def where(self) -> dict[str, Any] | None:
         clauses: list[dict[str, Any]] = []
         if self.categories:
@@ -80,14 +106,10 @@ class Filters(BaseModel):
             and (self.rating_min is None or (product.rating if product.rating is not None else -1) >= self.rating_min)
         )
 
-    def with_understood(self, understood: Understood) -> Filters:
-        """Filters the shopper set, completed by those read from the words (set ones win)."""
-        return make_filters(
-            categories=self.categories or understood.categories, colours=self.colours or understood.colours,
-            price_min=self.price_min if self.price_min is not None else understood.price_min,
-            price_max=self.price_max if self.price_max is not None else understood.price_max,
-            rating_min=self.rating_min,
-        )  # fmt: skip
+    def without(self, dimension: str) -> Filters:
+        """These filters with one dimension cleared: ``categories``, ``colours``, ``price`` or ``rating``."""
+        cleared = {"price": {"price_min": None, "price_max": None}, "rating": {"rating_min": None}}
+        return self.model_copy(update=cleared.get(dimension, {dimension: ()}))
 
 
 def make_filters(**values: Any) -> Filters:
@@ -99,6 +121,38 @@ def make_filters(**values: Any) -> Filters:
         raise InvalidInputError(f"Please check the filters: {reasons}.") from error
 
 
+@dataclass(frozen=True)
+class Constraints:
+    """Every filter a search must meet: the shopper's own and those read from the words, all at once."""
+
+    own: Filters = Filters()
+    words: Filters = Filters()
+
+    @property
+    def is_empty(self) -> bool:
+        return self.own.is_empty and self.words.is_empty
+
+    @property
+    def price_min(self) -> float | None:
+        bounds = [b for b in (self.own.price_min, self.words.price_min) if b is not None]
+        return max(bounds) if bounds else None
+
+    @property
+    def price_max(self) -> float | None:
+        bounds = [b for b in (self.own.price_max, self.words.price_max) if b is not None]
+        return min(bounds) if bounds else None
+
+    def where(self) -> dict[str, Any] | None:
+        clauses = [clause for clause in (self.own.where(), self.words.where()) if clause]
+        flat = [part for clause in clauses for part in (clause["$and"] if set(clause) == {"$and"} else [clause])]
+        if not flat:
+            return None
+        return flat[0] if len(flat) == 1 else {"$and": flat}
+
+    def matches(self, product: Product) -> bool:
+        return self.own.matches(product) and self.words.matches(product)
+
+
 class Query(BaseModel):
     """What the shopper asked: words, a photo, a voice clip, words to avoid; filters and options."""
 
@@ -107,14 +161,21 @@ class Query(BaseModel):
     text: str = ""
     image: Path | None = None
     audio: Path | None = None
-    negative: str = ""  # words the results should not be about ("leather")
+    negative: str = ""  # the shopper's own words to avoid ("leather"), besides any "not ..." in the text
     text_weight: float = Field(0.5, ge=0, le=1)  # how far the words move the photo
-    filters: Filters = Filters()
-    k: int | None = Field(None, ge=1, le=100)
+    filters: Filters = Filters()  # the shopper's own filters
+    dropped: tuple[str, ...] = ()  # chips read from the words that the shopper removed ("colour:red")
+    sort: Sort = "relevance"
+    k: int | None = Field(None, ge=1, le=MAX_RESULTS)  # how many hits to return (the ranked pool is larger)
     mode: Literal["hybrid", "vector", "lexical"] = "hybrid"
     understand: bool = True  # read price, colour, category and "not ..." from the words
     translate_speech: bool = False  # Whisper's translate task: speech in any language -> English
     speech_language: str | None = None  # e.g. "zh"; None lets Whisper detect it
+
+    @property
+    def is_empty(self) -> bool:
+        """No words, photo or voice: only filters (or nothing), so the catalogue is browsed."""
+        return not self.text.strip() and self.image is None and self.audio is None
 
 
 @dataclass(frozen=True)
@@ -129,12 +190,99 @@ class Hit:
 
 @dataclass
 class SearchResult:
+    """What the search stages found; :class:`Page` is what a shopper is shown of it."""
+
     hits: list[Hit]
     transcript: Transcript | None = None
     understood: Understood | None = None
-    filters: Filters = Filters()  # what was applied: the shopper's and the understood ones
+    filters: Constraints = Constraints()  # what was applied: the shopper's and the understood ones
     facets: dict[str, dict[str, int]] = field(default_factory=dict)
     total: int = 0  # size of the ranked result set the facets count
     pool: list[Hit] = field(default_factory=list)  # that ranked set; hits are its first k
-    notices: list[str] = field(default_factory=list)
+    words: str = ""  # the words searched, after filters were read out of them
+    browsed: bool = False  # no words or photo: the catalogue was browsed under the filters
+    matching: int | None = None  # when browsing: how many products meet the filters (the pool is the best of them)
+    notices: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # engine.i18n text keys, with values
     timings: dict[str, float] = field(default_factory=dict)  # seconds: speech, embedding, vector_search, lexical, rest
+
+
+# --- what a page shows ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Chip:
+    """A filter read from the words, shown with a remove button. ``key`` goes into ``Query.dropped``."""
+
+    key: str
+    label: str
+
+
+@dataclass(frozen=True)
+class FacetValue:
+    value: str  # what the filter takes ("toys", "red", "25-50", "4")
+    label: str
+    count: int  # products of the current result set with this value (0: none here, still selectable)
+    selected: bool
+
+
+@dataclass(frozen=True)
+class Facet:
+    name: Literal["category", "colour", "price", "rating"]
+    label: str
+    values: tuple[FacetValue, ...]
+
+
+@dataclass(frozen=True)
+class Relaxation:
+    """A way out of "no results": drop one filter. ``query`` is the search to run instead."""
+
+    key: str
+    label: str
+    count: int
+    query: Query
+
+
+@dataclass
+class Page:
+    """Everything a results page shows, in the shopper's language; the same for the UI and the API."""
+
+    query: Query
+    lang: str
+    summary: str
+    hits: list[Hit]
+    total: int
+    chips: list[Chip] = field(default_factory=list)
+    facets: list[Facet] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)
+    reasons: dict[str, str] = field(default_factory=dict)  # product id -> why it was personalised
+    transcript: Transcript | None = None
+    relaxations: list[Relaxation] = field(default_factory=list)
+    nearest: list[Hit] = field(default_factory=list)  # shown when nothing matched every filter
+    personalised: bool = False
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def has_more(self) -> bool:
+        return len(self.hits) < self.total
+
+
+@dataclass
+class ProductView:
+    """A product's panel: the product, similar products and what others bought with it."""
+
+    product: Product
+    similar: list[Hit]
+    bought_together: list[Product]
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    product: Product
+    reason: str
+
+
+@dataclass
+class ForYou:
+    """The "For you" row: recommendations with reasons, and whether the shopper is still a stranger."""
+
+    items: list[Recommendation]
+    cold: bool
+    note: str

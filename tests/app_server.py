@@ -1,11 +1,13 @@
-"""Start the real ShopLens Gradio app in-process on 127.0.0.1 for API and browser tests."""
+"""Start the real ShopLens web app in-process on 127.0.0.1 for API and browser tests."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from demo.ui import build_ui, launch_options
+import uvicorn
+
+from demo.server import BackgroundServer, create_app
 from engine.service import ShopLens
 from engine.settings import Settings
 from tests.conftest import free_port
@@ -17,10 +19,10 @@ def running_app(settings: Settings, speech=None) -> Iterator[tuple[str, ShopLens
     if speech is not None:
         shop.speech = speech  # share the session's loaded Whisper
     shop.start(speech=speech is None)
-    blocks = build_ui(shop)
-    options = {**launch_options(shop), "server_name": "127.0.0.1", "server_port": free_port()}
-    blocks.launch(prevent_thread_lock=True, quiet=True, **options)
+    port = free_port()
+    server = BackgroundServer(uvicorn.Config(create_app(shop), host="127.0.0.1", port=port, log_level="warning"))
+    thread = server.start()
     try:
-        yield f"http://127.0.0.1:{options['server_port']}/", shop
+        yield f"http://127.0.0.1:{port}/", shop
     finally:
-        blocks.close()
+        server.stop(thread)

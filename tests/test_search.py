@@ -83,7 +83,7 @@ def test_filters_restrict_results_and_keep_the_order(shop):
 def test_rating_filter_and_empty_filter_results(shop):
     assert all(hit.product.rating >= 4 for hit in shop.search(Query(text="x", filters=Filters(rating_min=4), k=12)).hits)
     empty = shop.search(Query(text="x", filters=Filters(price_min=5000)))
-    assert empty.hits == [] and empty.notices == ["No products match these filters."]
+    assert empty.hits == [] and empty.pool == [] and empty.total == 0
 
 
 def test_voice_query_is_transcribed_and_searched(shop, speak):
@@ -100,9 +100,11 @@ def test_typed_text_and_voice_together(shop, speak):
     assert [h.product.id for h in result.hits] == [pid for pid, _ in expected_ranking(shop, words, WEIGHTS["words"])[:3]]
 
 
-def test_empty_query_and_bad_filters_are_refused_clearly(shop):
-    with pytest.raises(InvalidInputError, match="Type something, add a photo or record your voice"):
-        shop.search(Query(text="   \n "))
+def test_an_empty_query_browses_and_bad_filters_are_refused_clearly(shop):
+    browsed = shop.search(Query(text="   \n ", k=3))
+    assert browsed.browsed and browsed.words == "" and len(browsed.hits) == 3
+    ratings = [hit.product.rating for hit in browsed.pool]
+    assert ratings == sorted(ratings, reverse=True)
     with pytest.raises(InvalidInputError, match="lowest price is above the highest price"):
         make_filters(price_min=50, price_max=10)
     with pytest.raises(InvalidInputError, match="Please check the filters"):
@@ -112,7 +114,7 @@ def test_empty_query_and_bad_filters_are_refused_clearly(shop):
 def test_very_long_text_is_cut_with_a_notice(shop):
     result = shop.search(Query(text="lovely gift " * 1800))  # 21,600 characters
     assert len(result.hits) == 5
-    assert result.notices == ["Your query was long, so only its first 1000 characters were used."]
+    assert result.notices == [("notice.long_query", {"limit": 1000})]
 
 
 def test_bad_inputs_lose_nothing_already_indexed(shop, tmp_path):

@@ -1,4 +1,4 @@
-"""The arithmetic of a search: composing the query vector, fusing signals, explaining, counting facets.
+"""The arithmetic of a search: composing the query vector, fusing signals, explaining the score.
 
 **Composed query vector.** With unit vectors for the photo ``p``, the words ``w`` (typed and spoken,
 averaged) and the negative words ``n``:
@@ -20,23 +20,16 @@ terms are each hit's explanation, and they add up to its score.
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from engine.catalogue.products import Product
 from engine.types import Kind
 
 WEIGHTS: dict[str, tuple[float, float]] = {"words": (0.5, 0.5), "photo": (0.7, 0.3), "both": (0.6, 0.4)}
 LEXICAL_WEIGHT = 0.3
 NEGATIVE_WEIGHT = 0.5
 NEGATIVE_PENALTY = 0.2
-PRICE_BANDS: tuple[tuple[str, float, float], ...] = (
-    ("under 25", 0, 25), ("25–50", 25, 50), ("50–100", 50, 100), ("100–250", 100, 250), ("250 and up", 250, float("inf")),
-)  # fmt: skip
-RATING_BANDS = (("4★ and up", 4.0), ("3★ and up", 3.0))
 
 
 def unit(vector: np.ndarray) -> np.ndarray:
@@ -81,16 +74,3 @@ def fuse(candidates: dict[str, Candidate], weights: tuple[float, float], lexical
         ranked.append((sum(breakdown.values()), pid, breakdown))
     ranked.sort(key=lambda item: -item[0])  # stable: ties keep the order candidates were found in
     return ranked
-
-
-def facets(products: Iterable[Product]) -> dict[str, dict[str, int]]:
-    """Counts per category, colour, price band and rating band (cumulative) of ``products``."""
-    products = list(products)
-    price = Counter(next(name for name, low, high in PRICE_BANDS if low <= p.price < high) for p in products)
-    return {
-        "category": dict(Counter(p.category for p in products).most_common()),
-        "colour": dict(Counter(p.colour for p in products if p.colour).most_common()),
-        "price": {name: price[name] for name, _, _ in PRICE_BANDS if price[name]},
-        "rating": {name: n for name, floor in RATING_BANDS
-                   if (n := sum(1 for p in products if p.rating is not None and p.rating >= floor))},
-    }  # fmt: skip

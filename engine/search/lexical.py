@@ -73,12 +73,16 @@ class LexicalIndex:
     def __len__(self) -> int:
         return len(self.products)
 
-    def scores(self, query: str) -> dict[str, float]:
-        """BM25 score of every product that shares at least one word with the query."""
+    def score_array(self, query: str) -> np.ndarray:
+        """BM25 score of every product, in the order of :attr:`products` (0 where no word is shared)."""
         terms = [token for token in tokenize(query) if token in self._vocabulary]
         if not terms:
-            return {}
-        scores = np.asarray(self._retriever.get_scores(terms))
+            return np.zeros(len(self.products), np.float32)
+        return np.asarray(self._retriever.get_scores(terms), np.float32)
+
+    def scores(self, query: str) -> dict[str, float]:
+        """BM25 score of every product that shares at least one word with the query."""
+        scores = self.score_array(query)
         return {self.ids[i]: float(scores[i]) for i in np.flatnonzero(scores > 0)}
 
     def matched_words(self, query: str, product: Product) -> list[str]:

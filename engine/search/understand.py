@@ -10,7 +10,8 @@ search adds the colour and category back as plain words to the CLIP query, so th
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
 
 CJK = r"\u3400-\u9fff"
 
@@ -37,6 +38,8 @@ CATEGORY_WORDS: dict[str, tuple[str, ...]] = {
     "garden": ("gardening", "园艺"),
     "tools": ("tools", "工具"),
 }  # fmt: skip
+
+KEY_PREFIX = {"colours": "colour", "categories": "category"}
 
 NUMBER_WORDS = {
     "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
@@ -87,7 +90,12 @@ NEGATION = re.compile(
 
 @dataclass
 class Understood:
-    """What the words asked for beyond the search text itself."""
+    """What the words asked for beyond the search text itself.
+
+    Each filter read from the words is a chip with a stable key (``price``, ``colour:red``,
+    ``category:shoes``, ``not:leather``); ``sources`` maps every key to the words it came from, so a
+    chip the shopper removes can be undone exactly (:meth:`without`).
+    """
 
     text: str
     price_min: float | None = None
@@ -96,6 +104,14 @@ class Understood:
     categories: tuple[str, ...] = ()
     negatives: tuple[str, ...] = ()
     phrases: list[str] = field(default_factory=list)  # the pieces of the query that became filters
+    sources: dict[str, str] = field(default_factory=dict)  # chip key -> the words it was read from
+
+    @property
+    def keys(self) -> list[str]:
+        """The chip keys in the order chips are shown: price, colours, categories, negatives."""
+        keys = ["price"] if self.price_min is not None or self.price_max is not None else []
+        keys += [f"colour:{c}" for c in self.colours] + [f"category:{c}" for c in self.categories]
+        return keys + [f"not:{n}" for n in self.negatives]
 
     def chips(self) -> list[str]:
         chips = []
@@ -107,6 +123,25 @@ class Understood:
             chips.append(f"price ≥ {self.price_min:g}")
         chips += [f"colour: {c}" for c in self.colours] + [f"category: {c}" for c in self.categories]
         return chips + [f"not: {n}" for n in self.negatives]
+
+    def without(self, keys: Iterable[str]) -> Understood:
+        """These chips removed. A removed colour or category goes back into the searched words, so it
+        still steers the ranking without filtering; a removed price or "not ..." is gone entirely."""
+        keys = set(keys) & set(self.keys)
+        if not keys:
+            return self
+        restored = [self.sources[key] for key in self.keys if key in keys and key.split(":")[0] in ("colour", "category")]
+        return replace(
+            self,
+            text=_tidy(" ".join([self.text, *restored])),
+            price_min=None if "price" in keys else self.price_min,
+            price_max=None if "price" in keys else self.price_max,
+            colours=tuple(c for c in self.colours if f"colour:{c}" not in keys),
+            categories=tuple(c for c in self.categories if f"category:{c}" not in keys),
+            negatives=tuple(n for n in self.negatives if f"not:{n}" not in keys),
+            phrases=[phrase for key, phrase in self.sources.items() if key not in keys],
+            sources={key: phrase for key, phrase in self.sources.items() if key not in keys},
+        )
 
 
 def parse_number(text: str) -> float | None:
@@ -181,7 +216,9 @@ def _take_price(text: str, result: Understood) -> str:
             result.price_max = first
         else:
             result.price_min = first
-        result.phrases.append(match.group().strip())
+        phrase = match.group().strip()
+        result.phrases.append(phrase)
+        result.sources["price"] = f"{result.sources['price']} {phrase}" if "price" in result.sources else phrase
         return _take_price(text[: match.start()] + " " + text[match.end() :], result)
     return text
 
@@ -192,6 +229,7 @@ def _take_negations(text: str, result: Understood) -> str:
         word = match.group("en") or match.group("zh") or match.group("minus")
         negatives.append(word.lower())
         result.phrases.append(match.group().strip(" ,"))
+        result.sources.setdefault(f"not:{word.lower()}", match.group().strip(" ,"))
     result.negatives = tuple(dict.fromkeys(negatives))
     return NEGATION.sub(" ", text)
 
@@ -212,6 +250,7 @@ def _take_words(text: str, table: dict[str, tuple[str, ...]], allowed: set[str] 
             if match:
                 found.append(name)
                 result.phrases.append(match.group())
+                result.sources[f"{KEY_PREFIX[attribute]}:{name}"] = match.group()
                 text = text[: match.start()] + " " + text[match.end() :]
                 break
     setattr(result, attribute, tuple(found))

@@ -14,11 +14,13 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
 import numpy as np
 
 from engine.catalogue.products import Product
 from engine.catalogue.store import ProductStore
+from engine.i18n import Lang, age_text, product_title, text
 from engine.models.clip import ClipEmbedder
 from engine.shoppers.events import EventStore
 from engine.shoppers.model import (
@@ -36,11 +38,15 @@ MODEL_FILE = "recommender.pt"
 PERSONAL_WEIGHT = 0.5  # a product one standard deviation above the pool's taste gains half the score spread
 
 
+Reason = tuple[str, dict[str, Any]]  # an engine.i18n text key and its values, e.g. ("reason.viewed", {"product": p})
+REPEAT_WINDOW_SECONDS = 30 * 60  # the same search again within this time (a refinement) is recorded once
+
+
 @dataclass(frozen=True)
 class Suggestion:
     product: Product
     score: float
-    reason: str
+    reason: Reason
 
 
 class Personaliser:
@@ -78,6 +84,17 @@ class Personaliser:
         if shopper:
             self.events.record(shopper, kind, **details)  # type: ignore[arg-type]
 
+    def record_search(self, shopper: str, query: str | None, modality: str) -> bool:
+        """Record a search unless it repeats the shopper's previous one (sorting, paging, a facet click)."""
+        if not shopper:
+            return False
+        last = next((e for e in self.events.history(shopper, limit=1)), None)
+        if last and last.kind == "search" and (last.query, last.modality) == (query, modality) \
+                and time.time() - last.at < REPEAT_WINDOW_SECONDS:  # fmt: skip
+            return False
+        self.events.record(shopper, "search", query=query, modality=modality)
+        return True
+
     def inputs(self, shopper: str) -> tuple[np.ndarray, list]:
         history = self.events.history(shopper) if shopper else []
         queries = [e.query for e in history if e.kind == "search" and e.query and e.query not in self._query_vectors]
@@ -97,7 +114,7 @@ class Personaliser:
         affinity = rows @ history / (np.linalg.norm(rows, axis=1) * np.linalg.norm(history) + 1e-9)
         return 0.5 * relevance + 0.5 * affinity
 
-    def rerank(self, shopper: str, hits: list[Hit]) -> tuple[list[Hit], dict[str, str]]:
+    def rerank(self, shopper: str, hits: list[Hit]) -> tuple[list[Hit], dict[str, Reason]]:
         """Hits re-ordered for the shopper (breakdown gains "personal"), and a reason per moved hit."""
         shopper_in, history = self.inputs(shopper)
         index = self.features.index()
@@ -128,25 +145,25 @@ class Personaliser:
             popularity = self.events.popularity()
             top = max(popularity.values(), default=1.0)
             ranked = sorted(products, key=lambda p: -(popularity[p.id] / top + (p.rating or 0) / 5))
-            return [Suggestion(p, popularity[p.id] / top + (p.rating or 0) / 5, "popular and highly rated")
+            return [Suggestion(p, popularity[p.id] / top + (p.rating or 0) / 5, ("reason.popular", {}))
                     for p in ranked[:k]], True  # fmt: skip
         scores = self._scores(shopper_in, self.features.matrix, np.zeros(len(products), np.float32))
         order = [i for i in np.argsort(-scores, kind="stable") if products[i].id not in owned][:k]
         return [Suggestion(products[i], float(scores[i]), self.reason(products[i], history)) for i in order], False
 
-    def reason(self, product: Product, history: list) -> str:
+    def reason(self, product: Product, history: list) -> Reason:
         by_id = self.features.by_id
         seen = [by_id[e.product_id] for e in history if e.product_id in by_id]
         same = next((p for p in seen if p.category == product.category and p.id != product.id), None)
         if same:
-            return f"because you viewed {same.title}"
+            return "reason.viewed", {"product": same}
         colours = Counter(p.colour for p in seen if p.colour)
         if colours and colours.most_common(1)[0][0] == product.colour:
-            return f"you often choose {product.colour}"
+            return "reason.colour", {"colour": product.colour}
         prices = [p.price for p in seen]
         if prices and 0.6 * statistics.median(prices) <= product.price <= 1.5 * statistics.median(prices):
-            return "in your usual price range"
-        return "picked for you"
+            return "reason.price", {}
+        return "reason.picked", {}
 
     # --- panels ---------------------------------------------------------------------------------
     def bought_together(self, product_id: str, k: int = 8) -> list[Product]:
@@ -154,7 +171,7 @@ class Personaliser:
         products = self.store.products(ids)
         return [products[pid] for pid in ids if pid in products]
 
-    def profile(self, shopper: str) -> list[list]:
+    def profile(self, shopper: str, lang: Lang = "en") -> list[list]:
         """Rows of (event id, what, product or query, age, weight): what drives the shopper vector."""
         _, history = self.inputs(shopper)
         by_id = self.features.by_id
@@ -163,14 +180,6 @@ class Personaliser:
             age = now - event.at
             decay = 0.5 ** (age / HALF_LIFE_SECONDS)
             weight = decay * INTEREST.get(event.kind, 1.0)
-            what = by_id[event.product_id].title if event.product_id in by_id else (event.query or "")
-            rows.append([event.id, event.kind, what, _age(age), round(weight, 3)])
+            what = product_title(by_id[event.product_id], lang) if event.product_id in by_id else (event.query or "")
+            rows.append([event.id, text(f"event.{event.kind}", lang), what, age_text(age, lang), round(weight, 3)])
         return rows
-
-
-def _age(seconds: float) -> str:
-    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
-        if seconds >= size:
-            n = int(seconds // size)
-            return f"{n} {unit}{'s' if n != 1 else ''} ago"
-    return "just now"

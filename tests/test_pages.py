@@ -1,0 +1,201 @@
+"""What a results page shows, through the engine, as shoppers use it: search, refine, search again."""
+
+import re
+from urllib.parse import parse_qsl
+
+import pytest
+
+from demo.urls import LinkState
+from engine.errors import InvalidInputError
+from engine.i18n import ERRORS_ZH, error_text
+from engine.service import ShopLens
+from engine.types import Filters, Query, make_filters
+
+CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+@pytest.fixture(scope="module")
+def shop(bundled_settings):
+    shop = ShopLens(bundled_settings(top_k=6))
+    shop.start(speech=False)
+    return shop
+
+
+def ids(hits) -> list[str]:
+    return [hit.product.id for hit in hits]
+
+
+def test_filters_read_from_one_query_never_reach_the_next(shop):
+    first = shop.search_page(Query(text="red shoes under $50"), shopper="walkthrough")
+    assert [chip.key for chip in first.chips] == ["price", "colour:red", "category:shoes"]
+    assert first.hits and all(h.product.colour == "red" and h.product.category == "shoes" and h.product.price <= 50
+                              for h in first.hits)  # fmt: skip
+    second = shop.search_page(Query(text="blue bags"), shopper="walkthrough")
+    assert [chip.key for chip in second.chips] == ["colour:blue", "category:bags"]
+    assert all(h.product.colour == "blue" and h.product.category == "bags" for h in second.hits)
+    third = shop.search_page(Query(text="teddy bear"), shopper="walkthrough")
+    assert third.chips == [] and sum("teddy" in h.product.title.lower() for h in third.hits) >= 2
+    assert not any(v.selected for facet in third.facets for v in facet.values)  # the shopper's controls stayed empty
+
+
+def test_removing_a_chip_drops_its_filter_and_keeps_the_word(shop):
+    strict = shop.search_page(Query(text="red shoes under $50"))
+    relaxed = shop.search_page(Query(text="red shoes under $50", dropped=("colour:red",)))
+    assert [chip.key for chip in relaxed.chips] == ["price", "category:shoes"]
+    assert relaxed.total > strict.total
+    assert {h.product.colour for h in relaxed.hits} - {"red"}  # other colours now
+    assert all(h.product.category == "shoes" and h.product.price <= 50 for h in relaxed.hits)
+    without_price = shop.search_page(Query(text="red shoes under $50", dropped=("price",), k=20))
+    assert any(h.product.price > 50 for h in without_price.hits)
+    negated = shop.search_page(Query(text="bag, not leather", k=20))
+    assert [chip.key for chip in negated.chips] == ["category:bags", "not:leather"]
+    assert all(h.breakdown["negative"] == 0 for h in negated.hits[:3])
+    kept = shop.search_page(Query(text="bag, not leather", dropped=("not:leather",), k=20))
+    assert all(h.breakdown["negative"] == 0 for h in kept.hits)  # no penalty once the chip is gone
+    assert [chip.key for chip in kept.chips] == ["category:bags"]
+
+
+def test_own_filters_and_words_apply_together(shop):
+    page = shop.search_page(Query(text="shoes under $80", filters=make_filters(price_max=60, colours=["black", "red"])))
+    assert all(h.product.category == "shoes" and h.product.price <= 60 and h.product.colour in {"black", "red"}
+               for h in page.hits)  # fmt: skip
+    selected = {v.value for facet in page.facets for v in facet.values if v.selected}
+    assert selected == {"black", "red"}  # the shopper's own controls, unchanged by the words
+
+
+def test_filters_alone_browse_best_rated_first_and_nothing_at_all_browses_everything(shop):
+    toys = shop.search_page(Query(filters=make_filters(categories=["toys"]), k=10))
+    ratings = [h.product.rating for h in toys.hits]
+    assert toys.hits and all(h.product.category == "toys" for h in toys.hits) and ratings == sorted(ratings, reverse=True)
+    assert toys.summary == f"{sum(p.category == 'toys' for p in shop.engine.lexical.products)} products"
+    everything = shop.search_page(Query(k=6))
+    assert len(everything.hits) == 6 and everything.summary == f"{len(shop.engine.lexical)} products"
+    assert "best-rated" in everything.notices[0]
+
+
+def test_sort_orders_the_ranked_pool_and_show_more_pages_through_it(shop):
+    by_price = shop.search_page(Query(text="gift", sort="price_asc", k=20))
+    prices = [h.product.price for h in by_price.hits]
+    assert prices == sorted(prices)
+    dearest = shop.search_page(Query(text="gift", sort="price_desc", k=5))
+    pool = shop.search_page(Query(text="gift", k=100)).hits
+    assert [h.product.price for h in dearest.hits] == sorted((h.product.price for h in pool), reverse=True)[:5]
+    relevance = shop.search_page(Query(text="gift", k=6))
+    more = shop.search_page(Query(text="gift", k=12))
+    assert ids(more.hits[:6]) == ids(relevance.hits) and len(more.hits) == 12 and more.has_more
+    everything = shop.search_page(Query(text="gift", k=100))
+    assert len(everything.hits) == everything.total and not everything.has_more
+
+
+def test_facet_counts_are_what_a_click_would_show(shop):
+    page = shop.search_page(Query(text="gift", filters=make_filters(colours=["blue"])))
+    facets = {facet.name: facet for facet in page.facets}
+    catalogue = shop.engine.snapshot.products
+    assert [v.value for v in facets["colour"].values if v.selected] == ["blue"]
+    assert {v.value for v in facets["category"].values} == shop.engine.vocabulary()[1]  # every category selectable
+    for value in facets["category"].values:  # among blue products
+        assert value.count == sum(p.category == value.value and p.colour == "blue" for p in catalogue)
+    red = next(v for v in facets["colour"].values if v.value == "red")  # disjunctive: ignores the blue choice
+    assert red.count == sum(p.colour == "red" for p in catalogue)
+    for value in [*facets["category"].values, *facets["price"].values][:8]:
+        if not value.count:
+            continue
+        if facets["category"].values and value in facets["category"].values:
+            clicked = make_filters(colours=["blue"], categories=[value.value])
+        else:
+            low, _, high = value.value.partition("-")
+            clicked = make_filters(colours=["blue"], price_min=float(low), price_max=float(high) if high else None)
+        after = shop.search_page(Query(text="gift", filters=clicked, k=100))
+        assert len(after.hits) == min(value.count, 100), value
+    lexical = shop.search_page(Query(text="teddy", mode="lexical", k=100))
+    matches = shop.engine.lexical.scores("teddy")  # words only: the set is the products sharing a word
+    assert sum(v.count for v in {f.name: f for f in lexical.facets}["category"].values) == len(matches) == lexical.total
+    assert {h.product.id for h in lexical.hits} == set(matches)
+
+
+def test_no_results_says_why_offers_a_way_out_and_shows_the_nearest(shop):
+    page = shop.search_page(Query(text="red shoes", filters=make_filters(categories=["toys"])), lang="en")
+    assert page.hits == [] and page.total == 0 and page.summary == "No results for “red shoes”"
+    assert page.relaxations and page.relaxations[0].key == "own:categories"
+    assert page.relaxations[0].query.filters.categories == ()
+    assert "your category filter (toys)" in page.notices[-1]
+    assert page.nearest and all(h.product.category == "shoes" and h.product.colour == "red" for h in page.nearest)
+    taken = shop.search_page(page.relaxations[0].query)
+    assert ids(taken.hits) == ids(page.nearest)
+
+
+def test_every_word_of_a_page_follows_the_language(shop):
+    english = shop.search_page(Query(text="红色的跑步鞋 100元以下"), lang="en")
+    chinese = shop.search_page(Query(text="红色的跑步鞋 100元以下"), lang="zh")
+    assert ids(english.hits) == ids(chinese.hits)
+    assert [c.label for c in english.chips] == ["≤ $100", "colour: red", "shoes"]
+    assert [c.label for c in chinese.chips] == ["≤ $100", "颜色：红色", "鞋子"]
+    assert CJK.search(chinese.summary) and not CJK.search(english.summary.replace("红色的跑步鞋 100元以下", ""))
+    for facet in chinese.facets:
+        assert CJK.search(facet.label)
+    browse = shop.search_page(Query(), lang="zh")
+    assert all(CJK.search(notice) for notice in browse.notices)
+    assert CJK.search(shop.for_you("nobody-yet", lang="zh").note)
+
+
+def test_every_shopper_facing_error_has_a_chinese_text(shop, tmp_path):
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"not a picture")
+    empty = tmp_path / "empty.png"
+    empty.write_bytes(b"")
+    messages = []
+    for query in (Query(image=broken), Query(image=empty), Query(image=tmp_path / "missing.png")):
+        with pytest.raises(InvalidInputError) as caught:
+            shop.search_page(query)
+        messages.append(str(caught.value))
+    with pytest.raises(InvalidInputError) as caught:
+        make_filters(price_min=90, price_max=10)
+    messages.append(str(caught.value))
+    with pytest.raises(InvalidInputError) as caught:
+        shop.open_product("no-such-product")
+    messages.append(str(caught.value))
+    for message in messages:
+        assert CJK.search(error_text(message, "zh")), message
+    assert all(pattern.pattern for pattern, _ in ERRORS_ZH)
+
+
+def test_a_search_is_recorded_once_however_it_is_refined(shop):
+    shopper = "refiner"
+    shop.search_page(Query(text="lamp"), shopper=shopper)
+    for refinement in (Query(text="lamp", sort="price_asc"), Query(text="lamp", k=12),
+                       Query(text="lamp", filters=make_filters(colours=["black"]))):  # fmt: skip
+        shop.search_page(refinement, shopper=shopper)
+    shop.search_page(Query(filters=make_filters(categories=["home"])), shopper=shopper)  # browsing: not a search
+    shop.search_page(Query(text="teapot"), shopper=shopper)
+    assert [(e.kind, e.query) for e in shop.events.history(shopper)] == [("search", "teapot"), ("search", "lamp")]
+
+
+def test_opening_carting_and_buying_are_recorded_by_the_engine(shop):
+    shopper = "buyer"
+    view = shop.open_product("music-violin-red", shopper=shopper)
+    assert view.product.id == "music-violin-red" and view.similar and "music-violin-red" not in ids(view.similar)
+    shop.act("cart", "music-violin-red", shopper=shopper)
+    shop.act("purchase", "music-violin-red", shopper=shopper)
+    assert [e.kind for e in shop.events.history(shopper)] == ["purchase", "cart", "view"]
+    with pytest.raises(InvalidInputError):
+        shop.act("cart", "nothing-here", shopper=shopper)
+
+
+def test_personalised_pages_say_why(shop):
+    shopper = "music-lover"
+    for product_id in ("music-violin-red", "music-cello-red"):
+        shop.open_product(product_id, shopper=shopper)
+    page = shop.search_page(Query(text="red", k=10), shopper=shopper, lang="zh")
+    assert page.personalised and page.reasons and all(CJK.search(reason) for reason in page.reasons.values())
+    plain = shop.search_page(Query(text="red", k=10), shopper=shopper, personalise=False)
+    assert not plain.personalised and plain.reasons == {}
+
+
+def test_links_carry_the_query_and_its_filters():
+    state = LinkState(text="red shoes", negative="leather", categories=["shoes"], colours=["red", "black"], price_min=10,
+                      price_max=50.5, rating_min=4, sort="price_asc", dropped=["colour:red"], shown=24, lang="zh")  # fmt: skip
+    again = LinkState.from_params(dict(parse_qsl(state.query_string())))
+    assert again == state
+    hostile = LinkState.from_params({"min": "-5", "max": "abc", "sort": "drop tables", "n": "100000", "lang": "fr"})
+    assert (hostile.price_min, hostile.price_max, hostile.sort, hostile.shown, hostile.lang) == (None, None, "relevance", None, None)
+    assert Filters(categories=state.categories) == make_filters(categories=["shoes"])
