@@ -66,6 +66,7 @@ LABELS: dict[str, dict[Lang, str]] = {
     "why.lexical": {"en": "word match", "zh": "关键词匹配"},
     "why.negative": {"en": "unwanted words", "zh": "排除词"},
     "why.personal": {"en": "your taste", "zh": "你的喜好"},
+    "why.synonym": {"en": "synonym", "zh": "同义词"},
     "why.no_words": {"en": "no shared words", "zh": "没有共同的词"},
     "why.unwanted": {"en": "contains an unwanted word", "zh": "含有排除词"},
     "why.none": {"en": "none", "zh": "无"},

@@ -76,6 +76,14 @@ def chips(page_chips: list[Chip], lang: Lang) -> str:
     return f'<div class="sl-chips">{items}</div>'
 
 
+def suggestions(texts: list[str]) -> str:
+    """Completions offered under the search bar; empty when there are none."""
+    if not texts:
+        return ""
+    items = "".join(f'<button type="button" class="sl-suggestion" data-suggest="{escape(t)}">{escape(t)}</button>' for t in texts)
+    return f'<div class="sl-suggestions" role="listbox">{items}</div>'
+
+
 def header(page: Page) -> str:
     """The chips read from the words, the summary line, the notices, and the ways out when nothing matched."""
     parts = [chips(page.chips, page.lang), f'<h2 class="sl-summary">{escape(page.summary)}</h2>']
@@ -153,6 +161,8 @@ def explanation(record: dict[str, Any], lang: Lang) -> str:
         else:
             value = escape(label("why.unwanted" if part else "why.none", lang))
         rows.append(f"<tr><td>{escape(label(f'why.{key}', lang))}</td><td>{value}</td><td>{part:+.3f}</td></tr>")
+    for line in record.get("synonyms", ()):
+        rows.append(f"<tr><td>{escape(label('why.synonym', lang))}</td><td colspan=2>{escape(line)}</td></tr>")
     found = ", ".join(record["matched"]) or label("why.filters", lang)
     rows.append(f"<tr><th>{escape(label('why.score', lang))}</th><td>{escape(label('why.found_by', lang))} {escape(found)}</td>"
                 f"<th>{record['score']:.3f}</th></tr>")  # fmt: skip
@@ -164,7 +174,7 @@ def hit_records(hits: list[Hit]) -> dict[str, dict[str, Any]]:
     """What the product panel needs to explain each shown hit later (kept in the browser session)."""
     return {
         hit.product.id: {"score": hit.score, "breakdown": hit.breakdown, "similarity": dict(hit.similarity),
-                         "matched": list(hit.matched), "words": list(hit.matched_words)}
+                         "matched": list(hit.matched), "words": list(hit.matched_words), "synonyms": list(hit.synonyms)}
         for hit in hits
     }  # fmt: skip
 

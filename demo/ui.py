@@ -40,11 +40,12 @@ TOUR_PERSONAL_VIEWS = ("music-violin-red", "music-acoustic-guitar-red")
 # One delegated listener per HTML block: clicks on its cards, chips and buttons become events.
 CLICKS = """
 element.addEventListener('click', (event) => {
-  const target = event.target.closest('[data-product],[data-chip],[data-relax]');
+  const target = event.target.closest('[data-product],[data-chip],[data-relax],[data-suggest]');
   if (!target) return;
   const data = target.dataset;
   if (data.product !== undefined) trigger('click', {product: data.product});
   else if (data.chip !== undefined) trigger('click', {chip: data.chip});
+  else if (data.suggest !== undefined) trigger('click', {suggest: data.suggest});
   else trigger('click', {relax: Number(data.relax)});
 });
 """
@@ -136,6 +137,7 @@ def build_ui(shop: ShopLens) -> gr.Blocks:
             voice_button = gr.Button(label("voice.button", "en"), scale=0, min_width=100, elem_id="voice-button")
             search_button = gr.Button(label("search", "en"), variant="primary", scale=0, min_width=80,
                                       elem_id="search-button")  # fmt: skip
+        suggestions = gr.HTML(elem_id="suggestions", js_on_load=CLICKS)
         with gr.Row(elem_id="photo-panel", elem_classes=["sl-panel", "sl-hidden"]):
             image = gr.Image(label=label("photo.label", "en"), sources=["upload", "webcam", "clipboard"], type="filepath",
                              image_mode=None, height=170, elem_id="query-image")  # fmt: skip
@@ -186,7 +188,7 @@ def build_ui(shop: ShopLens) -> gr.Blocks:
         own = [categories, colours, price_min, price_max, rating, negative]
         asked = [text, image, audio, *own, sort, mode, text_weight, spoken, translate, personalise, shopper]
         page_outputs = [summary, results, nearest, more, categories, colours, price_band, price_min, price_max,
-                        rating, text, audio, dropped, shown, records, relaxations, url_state]  # fmt: skip
+                        rating, text, audio, dropped, shown, records, relaxations, url_state, suggestions]  # fmt: skip
         text_at = page_outputs.index(text)
 
         def run(lang: Lang, query: Query, personalise: bool, shopper: str, typed: str) -> list[Any]:
@@ -232,7 +234,7 @@ def build_ui(shop: ShopLens) -> gr.Blocks:
                 link.text if page.transcript else gr.update(), None if page.transcript else gr.update(),
                 list(query.dropped), query.k or top_k, present.hit_records(page.hits or page.nearest),
                 [{"filters": r.query.filters.model_dump(), "dropped": list(r.query.dropped)} for r in page.relaxations],
-                link.query_string(),
+                link.query_string(), "",
             ]  # fmt: skip
 
         @friendly(len(page_outputs))
@@ -264,6 +266,19 @@ def build_ui(shop: ShopLens) -> gr.Blocks:
             else:
                 return [gr.update()] * len(page_outputs)
             return run(lang, query, personalise_value, shopper_id, query_values[0] or "")
+
+        def suggest(lang: Lang, typed: str) -> str:
+            """Completions under the search bar while the shopper types (nothing once a search runs)."""
+            return present.suggestions(shop.suggest(typed or "", k=6) if len((typed or "").strip()) >= 1 else [])
+
+        @friendly(len(page_outputs))
+        def pick_suggestion(lang: Lang, event: gr.EventData, *values: Any) -> list[Any]:
+            chosen = (event._data or {}).get("suggest", "")
+            *query_values, personalise_value, shopper_id = values
+            query_values[0] = chosen
+            outputs = run(lang, query_of(*query_values), personalise_value, shopper_id, chosen)
+            outputs[text_at] = chosen
+            return outputs
 
         @friendly(len(page_outputs))
         def choose_band(lang: Lang, band: str, *values: Any) -> list[Any]:
@@ -392,6 +407,9 @@ def build_ui(shop: ShopLens) -> gr.Blocks:
         for trigger in refinements:
             trigger(refine, [lang, dropped, first_page, *asked], page_outputs, **searching).then(**set_url)
         more.click(show_more, [lang, dropped, shown, *asked], page_outputs, **searching).then(**set_url)
+        text.input(suggest, [lang, text], suggestions, trigger_mode="always_last", show_progress="hidden",
+                   api_visibility="private")  # fmt: skip
+        suggestions.click(pick_suggestion, [lang, *asked], page_outputs, **searching).then(**set_url).then(**refresh)
         summary.click(click_page, [lang, dropped, relaxations, *asked], page_outputs, **searching).then(**set_url)
         price_band.input(choose_band, [lang, price_band, *asked], page_outputs, **searching).then(**set_url)
         clear.click(clear_filters, [lang, *asked], page_outputs, **searching).then(**set_url)

@@ -55,9 +55,17 @@ TEXTS: dict[str, dict[Lang, str]] = {
         "en": "Nothing matches all of your filters. Without {filter}, the nearest products are below.",
         "zh": "没有同时符合所有筛选条件的商品。去掉“{filter}”后，最接近的商品如下。",
     },
+    "notice.no_match_words": {
+        "en": "Nothing matches those words exactly. Here is what you get if we {action}.",
+        "zh": "没有完全匹配这些词的商品。以下是{action}后的结果。",
+    },
     "notice.no_match_at_all": {
         "en": "Nothing matches, even with fewer filters. Try other words or clear the filters.",
         "zh": "即使减少筛选条件也没有找到。换个说法或清除筛选条件试试。",
+    },
+    "notice.corrected": {
+        "en": "Showing results for “{corrected}”. Remove the spelling chip to search for “{typed}” as typed.",
+        "zh": "正在显示“{corrected}”的结果。删除拼写标签可按原文“{typed}”搜索。",
     },
     "notice.heard": {"en": "You said: “{text}”", "zh": "你说的是：“{text}”"},
     # chips (filters read from the words)
@@ -67,6 +75,10 @@ TEXTS: dict[str, dict[Lang, str]] = {
     "chip.colour": {"en": "colour: {value}", "zh": "颜色：{value}"},
     "chip.category": {"en": "{value}", "zh": "{value}"},
     "chip.not": {"en": "not: {value}", "zh": "不要：{value}"},
+    "chip.spelling": {"en": "{typed} → {corrected}", "zh": "{typed} → {corrected}"},
+    "chip.synonyms": {"en": "+ {added}", "zh": "+ {added}"},
+    "relax.spelling": {"en": "fix more spellings", "zh": "纠正更多拼写"},
+    "relax.meaning": {"en": "search by meaning, not just words", "zh": "按含义搜索，而不只是关键词"},
     # the shopper's own filters, named when offered for removal
     "own.categories": {"en": "your category filter ({values})", "zh": "你的类别筛选（{values}）"},
     "own.colours": {"en": "your colour filter ({values})", "zh": "你的颜色筛选（{values}）"},

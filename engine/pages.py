@@ -50,6 +50,9 @@ class PageMaker:
             reasons={hit.product.id: reasons[hit.product.id] for hit in hits if hit.product.id in reasons},
             transcript=result.transcript, personalised=personalised, timings=result.timings,
         )  # fmt: skip
+        if result.corrected:
+            typed = " ".join(query.text.split())
+            page.notices.append(text("notice.corrected", lang, corrected=result.corrected, typed=typed))
         if result.browsed:
             page.notices.insert(0, text("notice.browse_filters" if not result.filters.is_empty else "notice.browse_all", lang))
         if personalised:
@@ -78,14 +81,23 @@ class PageMaker:
 
     @staticmethod
     def _searched_words(query: Query, result: SearchResult) -> str:
+        typed = result.corrected or " ".join(query.text.split())
         spoken = result.transcript.text if result.transcript else ""
-        return " ".join(part for part in (" ".join(query.text.split()), spoken) if part)
+        return " ".join(part for part in (typed, spoken) if part)
 
     def _chips(self, result: SearchResult, lang: Lang) -> list[Chip]:
+        """What the engine read into the words, each removable: spelling, synonyms, filters, "not ..."."""
+        chips = []
+        if result.corrections:
+            typed = " ".join(c.original for c in result.corrections)
+            corrected = " ".join(c.corrected for c in result.corrections)
+            chips.append(Chip("spelling", text("chip.spelling", lang, typed=typed, corrected=corrected)))
+        if result.expansions:
+            added = ", ".join(dict.fromkeys(word for e in result.expansions for word in e.added))
+            chips.append(Chip("synonyms", text("chip.synonyms", lang, added=added)))
         understood = result.understood
         if understood is None:
-            return []
-        chips = []
+            return chips
         for key in understood.keys:
             kind, _, value = key.partition(":")
             if kind == "price":
@@ -146,8 +158,8 @@ class PageMaker:
     def _way_out(self, page: Page, result: SearchResult, lang: Lang) -> None:
         """Nothing matched every filter: offer each filter whose removal gives results, best first,
         and show the nearest products without the best one."""
-        if result.filters.is_empty:
-            page.notices.append(text("notice.empty_catalogue" if not len(self.engine.lexical) else "notice.no_match_at_all", lang))
+        if not len(self.engine.lexical):
+            page.notices.append(text("notice.empty_catalogue", lang))
             return
         base = self._without_voice(page.query, result)
         options = []
@@ -162,7 +174,10 @@ class PageMaker:
             return
         best, pool = options[0]
         page.nearest = pool[: page.query.k or self.settings.top_k]
-        page.notices.append(text("notice.no_match", lang, filter=best.label))
+        if best.key in ("mode:hybrid", "spelling:eager"):
+            page.notices.append(text("notice.no_match_words", lang, action=best.label))
+        else:
+            page.notices.append(text("notice.no_match", lang, filter=best.label))
 
     @staticmethod
     def _without_voice(query: Query, result: SearchResult) -> Query:
@@ -172,9 +187,13 @@ class PageMaker:
         return query.model_copy(update={"audio": None, "text": " ".join(filter(None, [query.text, result.transcript.text]))})
 
     def _relaxations(self, query: Query, result: SearchResult, lang: Lang):
-        """(key, label, query) for every single filter that could be dropped."""
+        """(key, label, query) for every single thing that could be relaxed: a filter, or how words are read."""
+        if result.words and query.mode == "lexical":
+            yield "mode:hybrid", text("relax.meaning", lang), query.model_copy(update={"mode": "hybrid"})
+        if result.words and query.spelling == "auto" and "spelling" not in query.dropped:
+            yield "spelling:eager", text("relax.spelling", lang), query.model_copy(update={"spelling": "eager"})
         for chip in self._chips(result, lang):
-            if not chip.key.startswith("not:"):
+            if chip.key.split(":")[0] in ("price", "colour", "category"):
                 yield chip.key, chip.label, query.model_copy(update={"dropped": (*query.dropped, chip.key)})
         own = query.filters
         for dimension in OWN_DIMENSIONS:

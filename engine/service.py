@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
@@ -18,12 +19,14 @@ from engine.models.clip import ClipEmbedder
 from engine.models.speech import SpeechRecognizer
 from engine.pages import PageMaker
 from engine.search.engine import SearchEngine
+from engine.search.suggest import Suggester
 from engine.settings import Settings
 from engine.shoppers.events import EventStore
 from engine.shoppers.personal import Personaliser
 from engine.types import ForYou, Hit, Page, ProductView, Query, Recommendation, SearchResult
 
 log = logging.getLogger(__name__)
+MAX_PREFIX = 100  # characters of a half-typed query worth completing
 
 
 class ShopLens:
@@ -33,6 +36,8 @@ class ShopLens:
         self.settings = settings or Settings()
         self.embedder = ClipEmbedder(self.settings)
         self.speech = SpeechRecognizer(self.settings)
+        self._suggester: tuple[int, Suggester] | None = None  # built for one catalogue snapshot version
+        self._suggester_lock = threading.Lock()
 
     @cached_property
     def store(self) -> ProductStore:
@@ -111,6 +116,15 @@ class ShopLens:
         suggestions, cold = self.personal.for_you(shopper, k=k)
         items = [Recommendation(s.product, self.pages.reason_text(s.reason, lang)) for s in suggestions]
         return ForYou(items, cold, text("for_you.cold" if cold else "for_you.warm", lang))
+
+    def suggest(self, prefix: str, *, k: int = 8) -> list[str]:
+        """Completions of what the shopper is typing: product names, categories (both languages), popular searches."""
+        snapshot = self.engine.snapshot
+        with self._suggester_lock:
+            if self._suggester is None or self._suggester[0] != snapshot.version:
+                self._suggester = (snapshot.version, Suggester.from_products(snapshot.products))
+            suggester = self._suggester[1]
+        return [suggestion.text for suggestion in suggester.suggest(prefix[:MAX_PREFIX], k)]
 
     # --- lower level ----------------------------------------------------------------------------
     def search(self, query: Query) -> SearchResult:

@@ -24,6 +24,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from engine.catalogue.products import Product
 from engine.errors import InvalidInputError
+from engine.search.spelling import Correction
+from engine.search.synonyms import Expansion
 from engine.search.understand import Understood
 
 Kind = Literal["image", "text"]  # the two CLIP vectors every product has
@@ -169,6 +171,8 @@ class Query(BaseModel):
     k: int | None = Field(None, ge=1, le=MAX_RESULTS)  # how many hits to return (the ranked pool is larger)
     mode: Literal["hybrid", "vector", "lexical"] = "hybrid"
     understand: bool = True  # read price, colour, category and "not ..." from the words
+    spelling: Literal["auto", "eager", "off"] = "auto"  # fix typed words; "eager" also corrects common English
+    synonyms: bool = True  # search the catalogue's synonyms of the words too
     translate_speech: bool = False  # Whisper's translate task: speech in any language -> English
     speech_language: str | None = None  # e.g. "zh"; None lets Whisper detect it
 
@@ -186,6 +190,7 @@ class Hit:
     matched: tuple[str, ...]  # which candidate lists found it: image, text, lexical
     breakdown: dict[str, float] = field(default_factory=dict)  # image + text + lexical + negative = score
     matched_words: tuple[str, ...] = ()  # query words found in the product's text
+    synonyms: tuple[str, ...] = ()  # "tee → t-shirt (synonyms.txt line 21)" for synonyms found in the product's text
 
 
 @dataclass
@@ -200,6 +205,9 @@ class SearchResult:
     total: int = 0  # size of the ranked result set the facets count
     pool: list[Hit] = field(default_factory=list)  # that ranked set; hits are its first k
     words: str = ""  # the words searched, after filters were read out of them
+    corrections: list[Correction] = field(default_factory=list)  # typed words the spelling fixed
+    corrected: str | None = None  # the typed text as corrected ("Showing results for ..."), if it changed
+    expansions: list[Expansion] = field(default_factory=list)  # synonyms that were searched too
     browsed: bool = False  # no words or photo: the catalogue was browsed under the filters
     matching: int | None = None  # when browsing: how many products meet the filters (the pool is the best of them)
     notices: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # engine.i18n text keys, with values

@@ -360,3 +360,18 @@ def test_the_guided_tour_runs_each_step_live(page):
         assert page.locator("#tour-note").inner_text().strip()
     assert "teddy bear" not in page.locator("#query-text textarea").input_value()  # the last step typed "red"
     assert page.locator("#for-you .sl-reason").first.inner_text()
+
+
+def test_suggestions_as_you_type_and_a_typo_chip(page):
+    page.locator("#query-text textarea").press_sequentially("tedd", delay=60)
+    page.wait_for_selector("#suggestions .sl-suggestion")
+    offered = page.locator("#suggestions .sl-suggestion").all_inner_texts()
+    assert "teddy bear" in offered
+    act(page, lambda: page.locator("#suggestions .sl-suggestion", has_text="teddy bear").first.click())
+    assert page.locator("#query-text textarea").input_value() == "teddy bear"
+    assert page.locator("#suggestions .sl-suggestion").count() == 0
+    search(page, "keybaord")
+    assert chip_keys(page) == ["spelling"] and summary(page).endswith("“keyboard”")
+    assert "Keyboard" in titles(page)[0]
+    act(page, lambda: page.click("#summary .sl-chip[data-chip='spelling']"))
+    assert chip_keys(page) == [] and summary(page).endswith("“keybaord”")

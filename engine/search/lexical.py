@@ -9,7 +9,7 @@ is how typed Chinese finds products through their Chinese titles even when CLIP 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from functools import lru_cache
 
 import numpy as np
@@ -73,12 +73,24 @@ class LexicalIndex:
     def __len__(self) -> int:
         return len(self.products)
 
-    def score_array(self, query: str) -> np.ndarray:
-        """BM25 score of every product, in the order of :attr:`products` (0 where no word is shared)."""
-        terms = [token for token in tokenize(query) if token in self._vocabulary]
+    def score_array(self, query: str, weights: Mapping[str, float] | None = None) -> np.ndarray:
+        """BM25 score of every product, in the order of :attr:`products` (0 where no word is shared).
+
+        ``weights`` scales single tokens (a corrected word or a synonym counts less than a typed word);
+        tokens not in it count fully.
+        """
+        terms = list(dict.fromkeys(token for token in tokenize(query) if token in self._vocabulary))
+        scores = np.zeros(len(self.products), np.float32)
         if not terms:
-            return np.zeros(len(self.products), np.float32)
-        return np.asarray(self._retriever.get_scores(terms), np.float32)
+            return scores
+        full = [t for t in terms if (weights or {}).get(t, 1.0) == 1.0]
+        if full:
+            scores += np.asarray(self._retriever.get_scores(full), np.float32)
+        for term in terms:
+            weight = (weights or {}).get(term, 1.0)
+            if weight != 1.0:
+                scores += weight * np.asarray(self._retriever.get_scores([term]), np.float32)
+        return scores
 
     def scores(self, query: str) -> dict[str, float]:
         """BM25 score of every product that shares at least one word with the query."""

@@ -7,13 +7,19 @@ catalogue versions: the engine builds a new snapshot beside the old one and swap
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from engine.catalogue.products import Product
 from engine.search.facets import FacetColumns
 from engine.search.lexical import LexicalIndex
+from engine.search.spelling import SpellingCorrector
+from engine.search.synonyms import SynonymSet
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -21,15 +27,21 @@ class Snapshot:
     version: int
     lexical: LexicalIndex
     columns: FacetColumns
+    spelling: SpellingCorrector
+    synonyms: SynonymSet
     by_id: dict[str, Product] = field(repr=False)
     currency: str = "USD"  # the catalogue's usual currency, for price labels
 
     @classmethod
-    def build(cls, products: Iterable[Product], version: int) -> Snapshot:
+    def build(cls, products: Iterable[Product], version: int, catalogue: Path | None = None) -> Snapshot:
+        """Everything searched, built from ``products``; the synonyms come from the catalogue's folder."""
         ordered = sorted(products, key=lambda p: p.id)
         currencies = Counter(p.currency for p in ordered)
-        return cls(version, LexicalIndex(ordered), FacetColumns(ordered), {p.id: p for p in ordered},
-                   currencies.most_common(1)[0][0] if currencies else "USD")  # fmt: skip
+        synonyms = SynonymSet.for_catalogue(catalogue, ordered) if catalogue is not None else SynonymSet()
+        for problem in synonyms.problems:
+            log.warning("%s", problem)
+        return cls(version, LexicalIndex(ordered), FacetColumns(ordered), SpellingCorrector.from_products(ordered),
+                   synonyms, {p.id: p for p in ordered}, currencies.most_common(1)[0][0] if currencies else "USD")  # fmt: skip
 
     @property
     def products(self) -> list[Product]:
