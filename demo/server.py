@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
 import uvicorn
 from fastapi import FastAPI, HTTPException
 from fastapi.responses import FileResponse
+from gradio.utils import get_upload_folder
 
-from demo.ui import build_ui, launch_options
+from demo.guard import UploadGuard
+from demo.ui import EXAMPLES_DIR, build_ui, launch_options
 from engine.service import ShopLens
 
 IMAGE_CACHE_SECONDS = 3600
@@ -25,6 +28,8 @@ IMAGE_CACHE_SECONDS = 3600
 def create_app(shop: ShopLens) -> FastAPI:
     """The FastAPI app: ``/img/{product_id}``, ``/healthz`` and the Gradio Blocks at ``/``."""
     app = FastAPI(title="ShopLens", docs_url=None, redoc_url=None)
+    # Where Gradio saves what a browser or a client sends, and the tour's example photo and recording.
+    shop.allow_uploads_from(get_upload_folder(), EXAMPLES_DIR)
 
     @app.get("/img/{product_id}", include_in_schema=False)
     def product_image(product_id: str) -> FileResponse:
@@ -37,6 +42,7 @@ def create_app(shop: ShopLens) -> FastAPI:
     def health() -> dict[str, Any]:
         return {"status": "ok", "products": shop.product_count()}
 
+    app.add_middleware(UploadGuard, upload_roots=[Path(get_upload_folder())])
     return gr.mount_gradio_app(app, build_ui(shop), path="/", **launch_options(shop))
 
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import gradio as gr
 
-from demo import present
+from demo import api, present
 from demo.i18n import label
 from demo.urls import LinkState
 from engine.errors import ShopLensError
@@ -395,7 +395,8 @@ def build_ui(shop: ShopLens) -> gr.Blocks:
                     label(f"tour.{step}.note", lang)]  # fmt: skip
 
         # --- wiring ---------------------------------------------------------------------------------
-        refresh = dict(fn=refresh_for_you, inputs=[lang, shopper], outputs=[for_you_note, for_you, profile])
+        refresh = dict(fn=refresh_for_you, inputs=[lang, shopper], outputs=[for_you_note, for_you, profile],
+                       api_visibility="private")  # fmt: skip
         set_url = dict(fn=None, inputs=[url_state], outputs=None, js=SET_URL)
         # Uploads reach the engine as Gradio saved them: the engine, not Gradio's preview, decides what a
         # readable picture or recording is (and says so in the shopper's language).
@@ -454,6 +455,7 @@ def build_ui(shop: ShopLens) -> gr.Blocks:
 
         arrival_outputs = list(dict.fromkeys([shopper, lang, negative, sort, *labelled, *page_outputs]))
         blocks.load(arrive, [shopper], arrival_outputs, api_visibility="private").then(**refresh)
+        api.register(shop)
     return blocks
 
 
@@ -475,6 +477,6 @@ def launch_options(shop: ShopLens) -> dict[str, Any]:
     """Keyword arguments for mounting or launching the Blocks: look, served folders, upload limit."""
     largest_upload = max(shop.settings.max_image_bytes, shop.settings.max_audio_bytes)
     return {
-        "theme": THEME, "css_paths": [STYLE], "js": ON_LOAD, "allowed_paths": [str(EXAMPLES_DIR)],
+        "theme": THEME, "css_paths": [STYLE], "js": ON_LOAD, "allowed_paths": [str(EXAMPLES_DIR)], "mcp_server": True,
         "max_file_size": largest_upload,  # Gradio refuses bigger uploads before they reach the engine
     }  # fmt: skip

@@ -153,7 +153,7 @@ ERRORS_ZH: list[tuple[re.Pattern[str], str]] = [
         (r"Please check the filters: the lowest price is above the highest price\.", "请检查筛选条件：最低价高于最高价。"),
         (r"Please check the filters: (?P<reasons>.+)\.", "请检查筛选条件：{reasons}。"),
         (r"That product is no longer in the catalogue\.", "这件商品已经不在目录中了。"),
-        (r"That file did not come from an upload.*", "这个文件不是上传的文件。"),
+        (r"That file did not come from an upload\. Please upload it again\.", "这个文件不是上传的文件，请重新上传。"),
     ]
 ]  # fmt: skip
 

@@ -38,6 +38,7 @@ class ShopLens:
         self.speech = SpeechRecognizer(self.settings)
         self._suggester: tuple[int, Suggester] | None = None  # built for one catalogue snapshot version
         self._suggester_lock = threading.Lock()
+        self._upload_roots: tuple[Path, ...] = ()  # where uploads may be read from; see allow_uploads_from
 
     @cached_property
     def store(self) -> ProductStore:
@@ -93,8 +94,27 @@ class ShopLens:
 
     # --- what a shopper does: each call records its event ---------------------------------------
     def search_page(self, query: Query, *, shopper: str = "", personalise: bool = True, lang: Lang = "en") -> Page:
-        """Everything a results page shows for ``query``; the search is recorded for ``shopper``."""
+        """Everything a results page shows for ``query``; the search is recorded for ``shopper``.
+
+        Photos and recordings are read only from the upload folders the server declared
+        (:meth:`allow_uploads_from`): a request naming any other file on the server is refused.
+        """
+        for path in (query.image, query.audio):
+            if path is not None:
+                self.check_upload(path)
         return self.pages.page(query, shopper=shopper, personalise=personalise, lang=lang)
+
+    def allow_uploads_from(self, *folders: str | Path) -> None:
+        """Declare where uploaded files arrive (the web server's upload folder)."""
+        self._upload_roots = (*self._upload_roots, *(Path(folder).resolve() for folder in folders))
+
+    def check_upload(self, path: str | Path) -> Path:
+        """``path`` resolved, if it lies inside an upload folder; otherwise a refusal that names no path."""
+        resolved = Path(path).resolve()
+        if not any(resolved.is_relative_to(root) for root in self._upload_roots):
+            log.warning("refused a file outside the upload folders: %s", resolved)
+            raise InvalidInputError("That file did not come from an upload. Please upload it again.")
+        return resolved
 
     def open_product(self, product_id: str, *, shopper: str = "", similar: int = 8) -> ProductView:
         """A product's panel; records that ``shopper`` viewed it."""

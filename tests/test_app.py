@@ -1,5 +1,12 @@
-"""The Gradio app, launched in-process, driven through its public API with gradio_client."""
+"""The app's JSON API and MCP tools, launched in-process and called as programs call them.
 
+gradio_client for the named endpoints, the official MCP client for the tools, plain HTTP for the
+picture route and for a hand-made request that tries to smuggle in a server file.
+"""
+
+import ast
+import asyncio
+import json
 import subprocess
 import sys
 
@@ -12,57 +19,93 @@ from PIL import Image
 from engine.settings import PROJECT_ROOT
 from tests.app_server import running_app
 
+EXAMPLES = PROJECT_ROOT / "assets" / "examples"
+
 
 @pytest.fixture(scope="module")
 def app(bundled_settings, shared_speech):
     with running_app(bundled_settings(top_k=8), speech=shared_speech) as (url, shop):
-        yield Client(url, verbose=False), shop
+        yield Client(url, verbose=False), shop, url
 
 
-def search(client, text="", image=None, audio=None, categories=(), price_min=None, price_max=None, colours=(),
-           rating_min=0, negative="", text_weight=0.5, mode="Hybrid (words + vectors)", translate=False,
-           spoken="Detect", shopper="", personalise=False):  # fmt: skip
-    files = [handle_file(str(x)) if x else None for x in (image, audio)]
-    outputs = client.predict(text, *files, list(categories), price_min, price_max, list(colours), rating_min, negative,
-                             text_weight, mode, translate, spoken, shopper, personalise, api_name="/search")  # fmt: skip
-    return outputs[:3]  # gallery, transcript, summary (then the filters as understood)
+def search(client, **arguments):
+    return client.predict(**arguments, api_name="/search_products")
 
 
-def test_search_endpoint_is_public_and_named(app):
-    client, _ = app
+def test_the_api_is_named_typed_and_nothing_else_is_public(app):
+    client, _, _ = app
     endpoints = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
-    assert list(endpoints) == ["/search"]
-    parameters = [p["parameter_name"] for p in endpoints["/search"]["parameters"]]
-    assert parameters == ["text", "image", "audio", "categories", "price_min", "price_max", "colours", "rating_min",
-                          "negative", "text_weight", "mode", "translate", "spoken", "shopper", "personalise"]  # fmt: skip
+    assert sorted(endpoints) == ["/get_product", "/recommend", "/search_products", "/similar_products"]
+    parameters = [p["parameter_name"] for p in endpoints["/search_products"]["parameters"]]
+    assert parameters == ["query", "image", "audio", "categories", "colours", "price_min", "price_max", "rating_min",
+                          "exclude", "sort", "k", "offset", "shopper", "lang"]  # fmt: skip
+    assert all(p["parameter_has_default"] for p in endpoints["/search_products"]["parameters"])  # all optional
 
 
-def test_text_search_returns_a_captioned_gallery(app):
-    client, shop = app
-    gallery, transcript, summary = search(client, "a gift for my sister")
-    assert len(gallery) == 8 and transcript == "" and "100 products found" in summary
-    titles = {p.title for p in shop.store.products(sorted(shop.store.stored_product_ids())).values()}
-    for item in gallery:
-        assert item["caption"].split(" · ")[0] in titles and " · $" in item["caption"] and "★" in item["caption"]
-        with Image.open(item["image"]) as image:
-            assert image.size == (320, 320)
+def test_search_returns_products_understood_filters_facets_and_total(app):
+    client, shop, url = app
+    result = search(client, query="红色的跑步鞋 100元以下", k=3)
+    assert [u["key"] for u in result["understood"]] == ["price", "colour:red", "category:shoes"]
+    assert len(result["products"]) == 3 and result["total"] >= 3
+    for product in result["products"]:
+        assert product["colour"] == "red" and product["category"] == "shoes" and product["price"] <= 100
+        assert product["title_zh"] and product["currency"] == "USD" and product["why"] and product["score"] > 0
+        assert product["image_url"] == f"{url}img/{product['id']}"
+        picture = httpx.get(product["image_url"], timeout=30)
+        assert picture.status_code == 200 and picture.headers["content-type"] == "image/jpeg"
+    shoes = {v["value"]: v["count"] for v in result["facets"]["category"]}["shoes"]
+    assert shoes == result["total"]
 
 
-def test_photo_search_with_filters(app):
-    client, shop = app
-    photo = PROJECT_ROOT / "assets" / "examples" / "photo_red_shoe.jpg"
-    gallery, _, _ = search(client, image=photo, categories=["shoes"], price_max=100)
-    assert gallery
-    by_title = {p.title: p for p in shop.store.products(sorted(shop.store.stored_product_ids())).values()}
-    for item in gallery:
-        product = by_title[item["caption"].split(" · ")[0]]
-        assert product.category == "shoes" and product.price <= 100
+def test_paging_sorting_filtering_and_chinese(app):
+    client, _, _ = app
+    first = search(client, query="gift", k=5, sort="price_asc", categories=["toys"])
+    second = search(client, query="gift", k=5, offset=5, sort="price_asc", categories=["toys"])
+    prices = [p["price"] for p in first["products"] + second["products"]]
+    assert prices == sorted(prices) and len(prices) == 10
+    assert {p["id"] for p in first["products"]}.isdisjoint(p["id"] for p in second["products"])
+    assert all(p["category"] == "toys" for p in first["products"] + second["products"])
+    browse = search(client, colours=["blue"], k=4, lang="zh")
+    assert browse["summary"].endswith("件商品") and all(p["colour"] == "blue" for p in browse["products"])
+    assert all(p["name"] == p["title_zh"] for p in browse["products"])
 
 
-def test_voice_search_shows_the_transcript(app, speak):
-    client, _ = app
-    gallery, transcript, _ = search(client, audio=speak("show me a blue backpack for school"))
-    assert transcript.lower().rstrip(".") == "show me a blue backpack for school" and len(gallery) == 8
+def test_photo_and_voice_through_the_api(app, speak):
+    client, _, _ = app
+    photo = search(client, image=handle_file(str(EXAMPLES / "photo_red_shoe.jpg")), k=4)
+    assert len(photo["products"]) == 4 and "your photo" in photo["summary"]
+    voice = search(client, audio=handle_file(str(speak("show me a blue backpack for school"))), k=4)
+    assert voice["transcript"].lower().rstrip(".") == "show me a blue backpack for school"
+    assert "colour:blue" in {u["key"] for u in voice["understood"]}
+    assert all(p["colour"] == "blue" for p in voice["products"]) and "backpack" in voice["products"][0]["title"].lower()
+
+
+def test_product_similar_and_recommendations(app):
+    client, shop, _ = app
+    product = client.predict(product_id="music-violin-red", shopper="api-shopper", api_name="/get_product")
+    assert product["title"] == "Red Violin" and product["description"] and product["similar"]
+    assert shop.events.history("api-shopper")[0].kind == "view"
+    similar = client.predict(product_id="music-violin-red", k=3, api_name="/similar_products")
+    assert len(similar) == 3 and "music-violin-red" not in {p["id"] for p in similar}
+    client.predict(product_id="music-cello-red", shopper="api-shopper", api_name="/get_product")
+    recommended = client.predict(shopper="api-shopper", k=5, api_name="/recommend")
+    assert recommended["cold"] is False and len(recommended["products"]) == 5
+    assert any("because you viewed" in p["why"] for p in recommended["products"])
+    stranger = client.predict(shopper="nobody-yet", k=3, api_name="/recommend")
+    assert stranger["cold"] is True
+
+
+@pytest.mark.parametrize("arguments, message", [
+    ({"query": "lamp", "price_min": 90, "price_max": 10}, "lowest price is above the highest price"),
+    ({"query": "lamp", "sort": "cheapest"}, "sort must be one of"),
+    ({"query": "lamp", "k": 500}, "k must be between 1 and 50"),
+    ({"query": "lamp", "price_min": 90, "price_max": 10, "lang": "zh"}, "最低价高于最高价"),
+])  # fmt: skip
+def test_bad_arguments_get_a_clear_message(app, arguments, message):
+    client, _, _ = app
+    with pytest.raises(AppError, match=message) as caught:
+        search(client, **arguments)
+    assert "Traceback" not in str(caught.value)
 
 
 @pytest.mark.parametrize("kind, content, message", [
@@ -70,64 +113,57 @@ def test_voice_search_shows_the_transcript(app, speak):
     ("image", b"", "empty"),
     ("audio", b"this is not a sound", "not audio we can read"),
 ])  # fmt: skip
-def test_bad_uploads_get_a_readable_message(app, tmp_path, kind, content, message):
-    client, shop = app
+def test_bad_uploads_get_a_readable_message_and_change_nothing(app, tmp_path, kind, content, message):
+    client, shop, _ = app
     path = tmp_path / ("upload.png" if kind == "image" else "upload.wav")
     path.write_bytes(content)
     before = shop.store.count()
     with pytest.raises(AppError, match=message) as caught:
-        search(client, **{kind: path})
+        search(client, **{kind: handle_file(str(path))})
     assert "Traceback" not in str(caught.value)
-    assert shop.store.count() == before and len(search(client, "present")[0]) == 8
-
-
-def test_words_become_filters_returned_to_the_ui(app):
-    client, _ = app
-    outputs = client.predict("红色的跑步鞋 100元以下", None, None, [], None, None, [], 0, "", 0.5, "Hybrid (words + vectors)",
-                             False, "Detect", "", False, api_name="/search")  # fmt: skip
-    gallery, _, summary, text, categories, colours, price_min, price_max = outputs
-    assert (text, categories, colours, price_min, price_max) == ("跑步", ["shoes"], ["red"], 0, 100)
-    assert gallery and "Understood from your words" in summary and "**Category**: shoes" in summary
-
-
-def test_api_clients_can_personalise_with_a_shopper_id(app):
-    client, shop = app
-    for product_id in ("music-violin-red", "music-cello-red", "music-trumpet-red"):
-        shop.personal.record("api-shopper", "view", product_id=product_id)
-    plain, _, _ = search(client, "red")
-    personal, _, _ = search(client, "red", shopper="api-shopper", personalise=True)
-    music = {p.title for p in shop.store.products(sorted(shop.store.stored_product_ids())).values() if p.category == "music"}
-    count = lambda gallery: sum(item["caption"].split(" · ")[0] in music for item in gallery)  # noqa: E731
-    assert count(personal) > count(plain)
-    assert any("because you viewed" in item["caption"] for item in personal)
-    assert shop.events.history("api-shopper")[0].kind == "search"  # the API search was recorded too
-
-
-def test_empty_query_and_inverted_price_range_are_explained(app):
-    client, _ = app
-    with pytest.raises(AppError, match="Type something, add a photo or record your voice"):
-        search(client, "")
-    with pytest.raises(AppError, match="lowest price is above the highest price"):
-        search(client, "lamp", price_min=90, price_max=10)
+    assert shop.store.count() == before and len(search(client, query="present", k=8)["products"]) == 8
 
 
 def test_twenty_thousand_characters_of_text(app):
-    client, _ = app
-    gallery, _, summary = search(client, "lovely " * 3000)
-    assert len(gallery) == 8 and "first 1000 characters" in summary
+    client, _, _ = app
+    result = search(client, query="lovely " * 3000, k=8)
+    assert len(result["products"]) == 8 and any("first 1000 characters" in notice for notice in result["notices"])
 
 
-def test_server_files_outside_the_upload_folder_cannot_be_smuggled_in(app, tmp_path):
-    client, _ = app
+def test_server_files_cannot_be_smuggled_in_as_uploads(app, tmp_path):
+    client, _, url = app
     secret = tmp_path / "secret.png"
     Image.new("RGB", (40, 40), "red").save(secret)
-    call = httpx.post(f"{client.src.rstrip('/')}/gradio_api/call/search", timeout=30,
-                      json={"data": ["", {"path": str(secret), "meta": {"_type": "gradio.FileData"}}, None, [], None, None, [], 0, "",
-                            0.5, "Hybrid (words + vectors)", False, "Detect", "", False]})  # fmt: skip
-    assert call.status_code == 200
-    with httpx.stream("GET", f"{client.src.rstrip('/')}/gradio_api/call/search/{call.json()['event_id']}", timeout=30) as events:
-        stream = "".join(events.iter_text())
-    assert stream.startswith("event: error") and "products found" not in stream
+    payload = {"data": ["", {"path": str(secret), "meta": {"_type": "gradio.FileData"}}, None, None, None, None, None,
+                        None, "", "relevance", 12, 0, "", "en"]}  # fmt: skip
+    call = httpx.post(f"{url}gradio_api/call/search_products", json=payload, timeout=30)
+    assert call.status_code == 403 and "did not come from an upload" in call.text and str(secret) not in call.text
+    fetch = {"data": ["", {"path": "http://127.0.0.1:1/x.png", "meta": {"_type": "gradio.FileData"}}]}
+    assert httpx.post(f"{url}gradio_api/call/search_products", json=fetch, timeout=30).status_code == 403
+    assert httpx.get(f"{url}img/..%2F..%2Fetc%2Fpasswd", timeout=30).status_code == 404
+    assert httpx.get(f"{url}gradio_api/file={secret}", timeout=30).status_code in (403, 404)
+
+
+def test_mcp_lists_the_tools_and_searches(app):
+    _, _, url = app
+    from mcp import ClientSession
+    from mcp.client.streamable_http import streamablehttp_client
+
+    async def call() -> tuple[dict, dict]:
+        async with streamablehttp_client(f"{url}gradio_api/mcp/") as (read, write, _):
+            async with ClientSession(read, write) as session:
+                await session.initialize()
+                tools = {tool.name: tool for tool in (await session.list_tools()).tools}
+                found = await session.call_tool("search_products", {"query": "teddy bear under $40", "k": 2})
+                return tools, found
+
+    tools, found = asyncio.run(call())
+    assert {"search_products", "get_product", "similar_products", "recommend"} <= set(tools)
+    assert "Chinese" in tools["search_products"].description and "query" in tools["search_products"].inputSchema["properties"]
+    text = found.content[0].text
+    result = json.loads(text) if text.lstrip().startswith('{"') else ast.literal_eval(text)
+    assert len(result["products"]) == 2 and all(p["price"] <= 40 for p in result["products"])
+    assert all("teddy" in p["title"].lower() for p in result["products"])
 
 
 def test_app_module_is_light_to_import_and_says_why_it_cannot_start(tmp_path):
@@ -135,7 +171,7 @@ def test_app_module_is_light_to_import_and_says_why_it_cannot_start(tmp_path):
                            cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)  # fmt: skip
     assert probe.stdout.split() == ["False", "False"]
     env = {"SHOPLENS_CLIP_MODEL": "no-such-clip", "SHOPLENS_DATA_DIR": str(tmp_path), "PATH": "/usr/bin:/bin",
-           "HF_HUB_OFFLINE": "1"}  # fmt: skip
+           "HF_HUB_OFFLINE": "1", "SHOPLENS_OFFLINE": "never"}  # fmt: skip
     run = subprocess.run([sys.executable, "app.py"], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert run.returncode == 1
     last = run.stderr.strip().splitlines()[-1]

@@ -139,6 +139,7 @@ def test_every_word_of_a_page_follows_the_language(shop):
 
 
 def test_every_shopper_facing_error_has_a_chinese_text(shop, tmp_path):
+    shop.allow_uploads_from(tmp_path)
     broken = tmp_path / "broken.png"
     broken.write_bytes(b"not a picture")
     empty = tmp_path / "empty.png"
@@ -148,6 +149,11 @@ def test_every_shopper_facing_error_has_a_chinese_text(shop, tmp_path):
         with pytest.raises(InvalidInputError) as caught:
             shop.search_page(query)
         messages.append(str(caught.value))
+    outside = tmp_path.parent / "not-an-upload.png"
+    outside.write_bytes(b"")
+    with pytest.raises(InvalidInputError, match="did not come from an upload") as caught:
+        shop.search_page(Query(image=outside))
+    messages.append(str(caught.value))
     with pytest.raises(InvalidInputError) as caught:
         make_filters(price_min=90, price_max=10)
     messages.append(str(caught.value))
