@@ -38,6 +38,13 @@ def create_app(shop: ShopLens) -> FastAPI:
             raise HTTPException(status_code=404, detail="no such product")
         return FileResponse(path, headers={"Cache-Control": f"public, max-age={IMAGE_CACHE_SECONDS}"})
 
+    @app.get("/review-img/{review_id}", include_in_schema=False)
+    def review_image(review_id: str) -> FileResponse:
+        path = shop.review_photo(review_id)
+        if path is None:
+            raise HTTPException(status_code=404, detail="no such review photo")
+        return FileResponse(path, headers={"Cache-Control": f"public, max-age={IMAGE_CACHE_SECONDS}"})
+
     @app.get("/healthz", include_in_schema=False)
     def health() -> dict[str, Any]:
         return {"status": "ok", "products": shop.product_count()}

@@ -12,17 +12,19 @@ from __future__ import annotations
 import functools
 import logging
 import uuid
-from collections.abc import Callable
 from html import escape
 from typing import Any
 
 import gradio as gr
 
 from demo import api, present
+from demo.feedback import Refused, friendly
 from demo.i18n import label
+from demo.reviews_ui import ReviewPanel
 from demo.urls import LinkState
+from demo.you_ui import YouPanel
 from engine.errors import ShopLensError
-from engine.i18n import Lang, error_text, language, product_title
+from engine.i18n import Lang, language, product_title
 from engine.i18n import text as engine_text
 from engine.service import ShopLens
 from engine.settings import PROJECT_ROOT
@@ -65,38 +67,6 @@ ON_LOAD = """
 """
 OPEN_FILTERS = "() => { document.querySelector('#filters .toggle-button').click(); }"
 SET_URL = "(state) => { history.replaceState(null, '', state ? '?' + state : location.pathname); }"
-
-
-class Refused(Exception):
-    """A request the page itself turns down; the message is already in the shopper's language."""
-
-
-def friendly(outputs: int = 0) -> Callable[[Callable], Callable]:
-    """Turn refusals into a notice in the page's language and leave the page as it was.
-
-    Every handler's first argument is the page language. A refused search must lose nothing: the
-    results, filters and words on screen stay (``outputs`` unchanged values are returned), and
-    anything unexpected is logged, never shown as a traceback.
-    """
-
-    def decorate(fn: Callable) -> Callable:
-        @functools.wraps(fn)
-        def wrapper(lang: Lang, *args: Any, **kwargs: Any) -> Any:
-            try:
-                return fn(lang, *args, **kwargs)
-            except Refused as refusal:
-                gr.Warning(str(refusal), title=label("error.title", lang))
-            except ShopLensError as error:
-                log.info("%s refused: %s", fn.__name__, error)
-                gr.Warning(error_text(str(error), lang), title=label("error.title", lang))
-            except Exception:
-                log.exception("unexpected failure in %s", fn.__name__)
-                gr.Warning(label("error.unexpected", lang), title=label("error.title", lang))
-            return None if outputs == 0 else gr.skip() if outputs == 1 else [gr.skip()] * outputs
-
-        return wrapper
-
-    return decorate
 
 
 def build_ui(shop: ShopLens) -> gr.Blocks:
@@ -164,12 +134,7 @@ def build_ui(shop: ShopLens) -> gr.Blocks:
         for_you_note = gr.Markdown(elem_id="for-you-note")
         for_you = gr.HTML(elem_id="for-you", js_on_load=CLICKS)
         with gr.Accordion(label("profile", "en"), open=False, elem_id="profile") as profile_box:
-            profile = gr.Dataframe(headers=label("profile.headers", "en").split("|"), interactive=False,
-                                   elem_id="profile-table")  # fmt: skip
-            with gr.Row():
-                event_id = gr.Number(label=label("forget.id", "en"), precision=0, elem_id="forget-id")
-                forget_one = gr.Button(label("forget.one", "en"), elem_id="forget-one")
-                forget_all = gr.Button(label("forget.all", "en"), variant="stop", elem_id="forget-me")
+            you = YouPanel(shop)
 
         with gr.Column(visible=False, elem_id="detail", elem_classes=["sl-drawer"]) as detail:
             close = gr.Button(label("close", "en"), size="sm", elem_id="detail-close")
@@ -179,6 +144,7 @@ def build_ui(shop: ShopLens) -> gr.Blocks:
                 buy = gr.Button(label("buy", "en"), variant="primary", elem_id="buy", min_width=100)
                 more_like = gr.Button(label("more_like", "en"), elem_id="more-like-this", min_width=100)
             detail_html = gr.HTML(elem_id="detail-text")
+            reviews = ReviewPanel(shop)
             similar_title = gr.Markdown(f"### {label('similar', 'en')}")
             similar = gr.HTML(elem_id="similar", js_on_load=CLICKS)
             together_title = gr.Markdown(f"### {label('together', 'en')}")
@@ -198,8 +164,9 @@ def build_ui(shop: ShopLens) -> gr.Blocks:
         def query_of(text_value, image_value, audio_value, category_values, colour_values, low, high, rating_value,
                      negative_value, sort_value, mode_value, weight, spoken_value, translate_value, *,
                      dropped_keys=(), count=top_k) -> Query:  # fmt: skip
+            rating_min, review_min = rating_floor(rating_value)
             filters = make_filters(categories=category_values or (), colours=colour_values or (), price_min=low or None,
-                                   price_max=high or None, rating_min=float(rating_value) if rating_value else None)  # fmt: skip
+                                   price_max=high or None, rating_min=rating_min, review_min=review_min)  # fmt: skip
             return Query(
                 text=text_value or "", image=present.upload_path(image_value), audio=present.upload_path(audio_value),
                 negative=negative_value or "", filters=filters, dropped=tuple(dropped_keys), k=count,
@@ -216,7 +183,8 @@ def build_ui(shop: ShopLens) -> gr.Blocks:
             link = LinkState(
                 text=" ".join(filter(None, [typed, spoken_words])), negative=query.negative,
                 categories=list(own_filters.categories), colours=list(own_filters.colours), price_min=own_filters.price_min,
-                price_max=own_filters.price_max, rating_min=own_filters.rating_min, sort=query.sort,
+                price_max=own_filters.price_max, rating_min=own_filters.rating_min, review_min=own_filters.review_min,
+                sort=query.sort,
                 dropped=list(query.dropped), shown=query.k if query.k != top_k else None, lang=lang if lang != "en" else None,
             )  # fmt: skip
             band = next(iter(present.selected(facets["price"])), "any" if own_filters.price_min is None
@@ -293,14 +261,15 @@ def build_ui(shop: ShopLens) -> gr.Blocks:
             query_values[3:9] = [[], [], None, None, "0", ""]
             return run(lang, query_of(*query_values), personalise_value, shopper_id, query_values[0] or "")
 
-        @friendly(6)
+        @friendly(7)
         def open_product(lang: Lang, shopper_id: str, shown_records: dict, event: gr.EventData):
             product_id = (event._data or {}).get("product")
             if not product_id:
-                return [gr.update()] * 6
+                return [gr.update()] * 7
             view = shop.open_product(product_id, shopper=shopper_id)
             return (gr.update(visible=True), present.product_head(view, lang),
                     present.product_body(view, lang, shown_records.get(product_id)),
+                    reviews.show(product_id, shopper_id, lang),
                     present.cards([hit.product for hit in view.similar], lang, row=True),
                     present.cards(view.bought_together, lang, row=True), product_id)  # fmt: skip
 
@@ -321,23 +290,14 @@ def build_ui(shop: ShopLens) -> gr.Blocks:
             return [f'<h2 class="sl-summary">{title}</h2>', present.hit_cards(hits, lang), present.hit_records(hits),
                     gr.update(visible=False), ""]  # fmt: skip
 
-        @friendly(3)
+        @friendly(4)
         def refresh_for_you(lang: Lang, shopper_id: str):
             recommendations = shop.for_you(shopper_id, k=12, lang=lang)
             reasons = {item.product.id: item.reason for item in recommendations.items}
             rows = shop.personal.profile(shopper_id, lang) if shopper_id else []
             return (recommendations.note, present.cards([item.product for item in recommendations.items], lang, reasons, row=True),
-                    gr.update(value=rows, headers=label("profile.headers", lang).split("|")))  # fmt: skip
-
-        @friendly()
-        def forget(lang: Lang, shopper_id: str, which: float | None) -> None:
-            if not which or not shop.events.forget(shopper_id, int(which)):
-                raise Refused(label("error.forget_id", lang))
-            gr.Info(engine_text("action.forgot_one", lang, id=int(which)))
-
-        @friendly()
-        def forget_me(lang: Lang, shopper_id: str) -> None:
-            gr.Info(engine_text("action.forgot_all", lang, count=shop.events.forget_shopper(shopper_id)))
+                    gr.update(value=rows, headers=label("profile.headers", lang).split("|")),
+                    label("you.id", lang).format(id=shopper_id))  # fmt: skip
 
         def relabel(lang: Lang) -> list[Any]:
             return [
@@ -356,17 +316,17 @@ def build_ui(shop: ShopLens) -> gr.Blocks:
                                                                   ("中文", "zh")]),
                 *[gr.update(value=label(f"tour.{step}", lang)) for step in tour_buttons], gr.update(value=label("filters", lang)),
                 gr.update(label=label("sort", lang), choices=[(label(f"sort.{s}", lang), s) for s in SORTS]),
-                f"## {label('for_you', lang)}", gr.update(label=label("profile", lang)),
-                gr.update(label=label("forget.id", lang)), gr.update(value=label("forget.one", lang)),
-                gr.update(value=label("forget.all", lang)), gr.update(value=label("close", lang)),
+                f"## {label('for_you', lang)}", gr.update(label=label("profile", lang)), *you.relabel(lang),
+                gr.update(value=label("close", lang)),
                 gr.update(value=label("cart", lang)), gr.update(value=label("buy", lang)),
                 gr.update(value=label("more_like", lang)), f"### {label('similar', lang)}", f"### {label('together', lang)}",
+                *reviews.relabel(lang),
             ]  # fmt: skip
 
         labelled = [filters_title, categories, colours, price_band, price_min, price_max, rating, negative, clear, options,
                     mode, text_weight, personalise, translate, masthead, text, photo_button, voice_button, search_button,
-                    image, audio, spoken, *tour_buttons.values(), filters_button, sort, for_you_title, profile_box, event_id, forget_one,
-                    forget_all, close, cart, buy, more_like, similar_title, together_title]  # fmt: skip
+                    image, audio, spoken, *tour_buttons.values(), filters_button, sort, for_you_title, profile_box,
+                    *you.labelled, close, cart, buy, more_like, similar_title, together_title, *reviews.labelled]  # fmt: skip
 
         @friendly(len(page_outputs) + 4)
         def tour(lang: Lang, shopper_id: str, *values: Any, step: str) -> list[Any]:
@@ -395,7 +355,7 @@ def build_ui(shop: ShopLens) -> gr.Blocks:
                     label(f"tour.{step}.note", lang)]  # fmt: skip
 
         # --- wiring ---------------------------------------------------------------------------------
-        refresh = dict(fn=refresh_for_you, inputs=[lang, shopper], outputs=[for_you_note, for_you, profile],
+        refresh = dict(fn=refresh_for_you, inputs=[lang, shopper], outputs=[for_you_note, for_you, you.profile, you.identity],
                        api_visibility="private")  # fmt: skip
         set_url = dict(fn=None, inputs=[url_state], outputs=None, js=SET_URL)
         # Uploads reach the engine as Gradio saved them: the engine, not Gradio's preview, decides what a
@@ -414,7 +374,7 @@ def build_ui(shop: ShopLens) -> gr.Blocks:
         summary.click(click_page, [lang, dropped, relaxations, *asked], page_outputs, **searching).then(**set_url)
         price_band.input(choose_band, [lang, price_band, *asked], page_outputs, **searching).then(**set_url)
         clear.click(clear_filters, [lang, *asked], page_outputs, **searching).then(**set_url)
-        detail_outputs = [detail, detail_head, detail_html, similar, together, current]
+        detail_outputs = [detail, detail_head, detail_html, reviews.listing, similar, together, current]
         for block in (results, nearest, for_you, similar, together):
             block.click(open_product, [lang, shopper, records], detail_outputs, api_visibility="private").then(**refresh)
         close.click(lambda: gr.update(visible=False), None, detail, api_visibility="private")
@@ -423,8 +383,8 @@ def build_ui(shop: ShopLens) -> gr.Blocks:
                   api_visibility="private").then(**refresh)  # fmt: skip
         more_like.click(more_like_this, [lang, current], [summary, results, records, more, nearest],
                         api_visibility="private")  # fmt: skip
-        forget_one.click(forget, [lang, shopper, event_id], None, api_visibility="private").then(**refresh)
-        forget_all.click(forget_me, [lang, shopper], None, api_visibility="private").then(**refresh)
+        you.wire(lang, shopper, refresh)
+        reviews.wire(lang, shopper, current)
         filters_button.click(None, js=OPEN_FILTERS)
         photo_button.click(None, js=TOGGLE.replace("{panel}", "photo-panel"))
         voice_button.click(None, js=TOGGLE.replace("{panel}", "voice-panel"))
@@ -442,7 +402,7 @@ def build_ui(shop: ShopLens) -> gr.Blocks:
             shopper_id = shopper_id or uuid.uuid4().hex
             try:
                 filters = make_filters(categories=link.categories, colours=link.colours, price_min=link.price_min,
-                                       price_max=link.price_max, rating_min=link.rating_min)  # fmt: skip
+                                       price_max=link.price_max, rating_min=link.rating_min, review_min=link.review_min)  # fmt: skip
             except ShopLensError:
                 filters = Filters()  # a hand-edited link with, say, min above max: ignore its filters
             query = Query(text=link.text, negative=link.negative, sort=link.sort, dropped=tuple(link.dropped),
@@ -457,6 +417,13 @@ def build_ui(shop: ShopLens) -> gr.Blocks:
         blocks.load(arrive, [shopper], arrival_outputs, api_visibility="private").then(**refresh)
         api.register(shop)
     return blocks
+
+
+def rating_floor(value: str | None) -> tuple[float | None, float | None]:
+    """The rating control's value as (catalogue rating floor, review stars floor): "4" or "4r" (by reviews)."""
+    if not value or value == "0":
+        return None, None
+    return (None, float(value[:-1])) if value.endswith("r") else (float(value), None)
 
 
 def merged(*parts: tuple[list[Any], list[Any]]) -> dict[Any, Any]:

@@ -26,6 +26,7 @@ class LinkState:
     price_min: float | None = None
     price_max: float | None = None
     rating_min: float | None = None
+    review_min: float | None = None
     sort: str = "relevance"
     dropped: list[str] = field(default_factory=list)
     shown: int | None = None
@@ -33,13 +34,14 @@ class LinkState:
 
     @property
     def asks_for_results(self) -> bool:
-        return bool(self.text or self.categories or self.colours or self.price_min or self.price_max or self.rating_min)
+        return bool(self.text or self.categories or self.colours or self.price_min or self.price_max or self.rating_min
+                    or self.review_min)
 
     def query_string(self) -> str:
         pairs = [
             ("q", self.text), ("not", self.negative), ("cat", LIST_SEPARATOR.join(self.categories)),
             ("colour", LIST_SEPARATOR.join(self.colours)), ("min", _number(self.price_min)), ("max", _number(self.price_max)),
-            ("rating", _number(self.rating_min)), ("sort", "" if self.sort == "relevance" else self.sort),
+            ("rating", _number(self.rating_min)), ("reviews", _number(self.review_min)), ("sort", "" if self.sort == "relevance" else self.sort),
             ("drop", LIST_SEPARATOR.join(self.dropped)), ("n", str(self.shown or "")), ("lang", self.lang or ""),
         ]  # fmt: skip
         return urlencode([(key, value) for key, value in pairs if value])
@@ -52,7 +54,7 @@ class LinkState:
             text=params.get("q", "").strip()[:1000], negative=params.get("not", "").strip()[:200],
             categories=_list(params.get("cat")), colours=_list(params.get("colour")),
             price_min=_positive(params.get("min")), price_max=_positive(params.get("max")),
-            rating_min=_positive(params.get("rating"), limit=5), sort=sort if sort in SORTS else "relevance",
+            rating_min=_positive(params.get("rating"), limit=5), review_min=_positive(params.get("reviews"), limit=5), sort=sort if sort in SORTS else "relevance",
             dropped=_list(params.get("drop"), lower=False), shown=_count(params.get("n")),
             lang=params.get("lang") if params.get("lang") in ("en", "zh") else None,
         )  # fmt: skip

@@ -258,7 +258,13 @@ def _read_jsonl(path: Path) -> list[dict]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m engine.evaluate", description=__doc__.split("\n\n")[0])
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["reviews"]:  # python -m engine.evaluate reviews: the review analyser, not search
+        from engine.reviews.evaluation import main as evaluate_reviews
+
+        return evaluate_reviews(argv[1:])
+    parser = argparse.ArgumentParser(prog="python -m engine.evaluate", description=__doc__.split("\n\n")[0],
+                                     epilog="python -m engine.evaluate reviews: sentiment and aspects of reviews")  # fmt: skip
     parser.add_argument("--set", dest="which", choices=("natural", "generated", "all"), default="all",
                         help="which query set to run (default: both)")  # fmt: skip
     parser.add_argument("--queries", type=Path, default=QUERIES, help="the generated (regression) set")

@@ -93,6 +93,7 @@ TEXTS: dict[str, dict[Lang, str]] = {
     "price.between": {"en": "{low}–{high}", "zh": "{low}–{high}"},
     "price.over": {"en": "{low} and up", "zh": "{low} 以上"},
     "rating.at_least": {"en": "{stars}★ & up", "zh": "{stars}★ 及以上"},
+    "rating.by_reviews": {"en": "{stars}★ & up (by reviews)", "zh": "{stars}★ 及以上（按评价）"},
     "rating.none": {"en": "not rated yet", "zh": "暂无评分"},
     # personal reasons and For you
     "reason.viewed": {"en": "because you viewed {title}", "zh": "因为你看过{title}"},
@@ -110,6 +111,17 @@ TEXTS: dict[str, dict[Lang, str]] = {
     "action.purchase": {"en": "Bought: {title}", "zh": "已购买：{title}"},
     "action.forgot_one": {"en": "Forgot event {id}.", "zh": "已删除记录 {id}。"},
     "action.forgot_all": {"en": "Deleted all {count} of your events.", "zh": "已删除你的全部 {count} 条记录。"},
+    "review.posted": {"en": "Thanks, your review is posted.", "zh": "谢谢，你的评价已发布。"},
+    "pairing.joined": {
+        "en": "This device now shares one profile with your other device ({events} events moved).",
+        "zh": "这台设备已与你的另一台设备共用一个档案（合并了 {events} 条记录）。",
+    },
+    "pairing.unpaired": {"en": "This device has its own profile again from now on.", "zh": "从现在起，这台设备重新使用自己的档案。"},
+    "pairing.not_paired": {"en": "This device was not paired.", "zh": "这台设备没有配对。"},
+    "forget.done": {
+        "en": "Forgotten: {events} events; reviews deleted {deleted}, kept as “a shopper” {anonymised}.",
+        "zh": "已删除：{events} 条记录；删除评价 {deleted} 条，匿名保留 {anonymised} 条。",
+    },
     # profile
     "age.just_now": {"en": "just now", "zh": "刚刚"},
     "age.minutes": {"en": "{n} min ago", "zh": "{n} 分钟前"},
@@ -153,6 +165,17 @@ ERRORS_ZH: list[tuple[re.Pattern[str], str]] = [
         (r"Please check the filters: the lowest price is above the highest price\.", "请检查筛选条件：最低价高于最高价。"),
         (r"Please check the filters: (?P<reasons>.+)\.", "请检查筛选条件：{reasons}。"),
         (r"That product is no longer in the catalogue\.", "这件商品已经不在目录中了。"),
+        (r"Voice notes are not available on this server\.", "此服务器不支持语音评价。"),
+        (r"This browser has no shopper id yet; reload the page and try again\.", "这个浏览器还没有购物者编号，请刷新页面后再试。"),
+        (r"Please give the product 1 to 5 stars\.", "请给商品打 1 到 5 颗星。"),
+        (r"Please write a few words, or record a voice note\.", "请写几句话，或录一段语音。"),
+        (r"The review is too long \((?P<n>\d+) characters; the limit is (?P<limit>\d+)\)\.", "评价太长了（{n} 个字符，上限 {limit}）。"),
+        (r"That pairing code is not valid\. Check it, or ask the other device for a new one\.",
+         "配对码无效。请检查，或在另一台设备上重新生成。"),
+        (r"That pairing code has expired \(codes last ten minutes\)\. Ask the other device for a new one\.",
+         "配对码已过期（有效期十分钟）。请在另一台设备上重新生成。"),
+        (r"This code was made on this device: enter it on your other device\.", "这个配对码是本设备生成的，请在另一台设备上输入。"),
+        (r"That pairing code has already been used.*", "这个配对码已经用过了。请在另一台设备上重新生成。"),
         (r"That file did not come from an upload\. Please upload it again\.", "这个文件不是上传的文件，请重新上传。"),
     ]
 ]  # fmt: skip

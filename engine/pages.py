@@ -15,7 +15,7 @@ import logging
 from engine.catalogue.products import Product
 from engine.i18n import Lang, category_label, colour_label, money, product_title, text
 from engine.search.engine import SearchEngine
-from engine.search.facets import PRICE_BANDS, RATING_BANDS
+from engine.search.facets import PRICE_BANDS, RATING_BANDS, REVIEW_BANDS
 from engine.settings import Settings
 from engine.shoppers.personal import Personaliser, Reason
 from engine.types import Chip, Facet, FacetValue, Filters, Hit, Page, Query, Relaxation, SearchResult
@@ -146,6 +146,10 @@ class PageMaker:
             FacetValue(value, text("rating.at_least", lang, stars=f"{floor:g}"), counts.get("rating", {}).get(value, 0),
                        own.rating_min == floor)
             for value, floor in RATING_BANDS
+        ] + [
+            FacetValue(value, text("rating.by_reviews", lang, stars=f"{floor:g}"), counts.get("rating", {}).get(value, 0),
+                       own.review_min == floor)
+            for value, floor in REVIEW_BANDS
         ]  # fmt: skip
         return [
             Facet("category", text("facet.category", lang), values("category", sorted(categories), category_label)),
@@ -208,6 +212,8 @@ class PageMaker:
             values = ", ".join(colour_label(c, lang) for c in own.colours)
         elif dimension == "price":
             values = self.price_label(own.price_min, own.price_max, lang)
+        elif own.review_min is not None:
+            values = text("rating.by_reviews", lang, stars=f"{own.review_min:g}")
         else:
             values = text("rating.at_least", lang, stars=f"{own.rating_min:g}")
         return text(f"own.{dimension}", lang, values=values)

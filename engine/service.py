@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
@@ -14,16 +15,19 @@ from engine.catalogue.indexer import Indexer, IndexReport
 from engine.catalogue.products import Product, load_catalogue
 from engine.catalogue.store import ProductStore
 from engine.errors import InvalidInputError
-from engine.i18n import Lang, text
+from engine.i18n import Lang, age_text, text
 from engine.models.clip import ClipEmbedder
 from engine.models.speech import SpeechRecognizer
 from engine.pages import PageMaker
+from engine.reviews.desk import ReviewDesk
 from engine.search.engine import SearchEngine
 from engine.search.suggest import Suggester
 from engine.settings import Settings
-from engine.shoppers.events import EventStore
+from engine.shoppers.events import Database, EventStore
+from engine.shoppers.pairing import Pairing
 from engine.shoppers.personal import Personaliser
-from engine.types import ForYou, Hit, Page, ProductView, Query, Recommendation, SearchResult
+from engine.shoppers.privacy import PrivateStats, ShopperData
+from engine.types import ForYou, Hit, Page, ProductView, Query, Recommendation, ReviewItem, ReviewsView, SearchResult
 
 log = logging.getLogger(__name__)
 MAX_PREFIX = 100  # characters of a half-typed query worth completing
@@ -46,15 +50,42 @@ class ShopLens:
 
     @cached_property
     def engine(self) -> SearchEngine:
-        return SearchEngine(self.settings, self.embedder, self.store, self.speech)
+        engine = SearchEngine(self.settings, self.embedder, self.store, self.speech)
+        engine.review_stats = lambda: self.reviews.stats()  # "best reviewed" and the 4★-by-reviews facet
+        return engine
+
+    @cached_property
+    def database(self) -> Database:
+        """The shoppers' SQLite file: events, reviews, votes, paired devices (encrypted fields if a key is set)."""
+        return Database.from_settings(self.settings)
 
     @cached_property
     def events(self) -> EventStore:
-        return EventStore(self.settings.data_dir / "events.sqlite3")
+        return EventStore(self.database)
+
+    @cached_property
+    def reviews(self) -> ReviewDesk:
+        return ReviewDesk(self.settings, self.embedder, self.store, self.speech, database=self.database)
+
+    @cached_property
+    def pairing(self) -> Pairing:
+        return Pairing(self.database)
+
+    @cached_property
+    def shopper_data(self) -> ShopperData:
+        """Export, forget and retention: what the shopper may ask of their own data."""
+        return ShopperData(self.database, self.settings)
+
+    @cached_property
+    def private_stats(self) -> PrivateStats:
+        """Cross-shopper lists ("popular", "bought together") with differential privacy."""
+        return PrivateStats(self.settings, self.events, lambda: self.engine.snapshot.by_id.keys())
 
     @cached_property
     def personal(self) -> Personaliser:
-        return Personaliser(self.store, self.embedder, self.events, self.categories(), self.colours())
+        return Personaliser(self.store, self.embedder, self.events, self.categories(), self.colours(),
+                            private=self.private_stats, reviews=self.reviews if self.settings.reviews_in_product_model
+                            else None)  # fmt: skip
 
     @cached_property
     def indexer(self) -> Indexer:
@@ -66,7 +97,7 @@ class ShopLens:
         After this no request pays for a model load.
         """
         steps = ["CLIP model", "vector index", *(["catalogue"] if self.settings.index_on_start else []),
-                 *(["Whisper model"] if speech else [])]  # fmt: skip
+                 *(["Whisper model"] if speech else []), "reviews", "retention"]  # fmt: skip
         report = None
         with tqdm(steps, desc="Starting ShopLens", unit="step") as bar:
             for step in bar:
@@ -77,8 +108,12 @@ class ShopLens:
                     log.info("index at %s holds %d products", self.store.where, self.store.count())
                 elif step == "catalogue":
                     report = self.index_catalogue()
-                else:
+                elif step == "Whisper model":
                     self.speech.warm_up()
+                elif step == "reviews":
+                    self.reviews.prepare()  # bundled reviews imported, photos embedded, every review analysed
+                else:
+                    self._retention = self.shopper_data.start_retention()  # now, then daily
         return report
 
     def index_catalogue(self, *, progress: bool = True) -> IndexReport:
@@ -86,7 +121,14 @@ class ShopLens:
         self.engine.refresh()
         if "personal" in self.__dict__:
             self.personal.refresh()
+        if "reviews" in self.__dict__:
+            self.reviews.refresh()
         return report
+
+    def stop(self) -> None:
+        """Stop background work (the daily retention sweep)."""
+        if getattr(self, "_retention", None) is not None:
+            self._retention.set()
 
     @cached_property
     def pages(self) -> PageMaker:
@@ -131,6 +173,35 @@ class ShopLens:
             raise InvalidInputError("That product is no longer in the catalogue.")
         self.personal.record(shopper, kind, product_id=product_id)
         return product
+
+    # --- reviews ----------------------------------------------------------------------------------
+    def product_reviews(self, product_id: str, *, shopper: str = "", lang: Lang = "en") -> ReviewsView:
+        """A product's reviews, most helpful first, each saying why it is shown where it is."""
+        stats = self.reviews.summary(product_id)
+        lexicon = self.reviews.analyser.lexicon
+        aspects = {aspect: lexicon.name(aspect, lang) for aspect in lexicon.data}
+        now = time.time()
+        items = [
+            ReviewItem(r.review.id, r.review.stars, r.review.text, r.review.author, age_text(now - r.review.created, lang),
+                       r.review.helpful, r.why(lang, aspects), r.review.photo is not None,
+                       r.photo is not None and not r.photo.matches, r.mine, not r.review.from_shoppers)
+            for r in self.reviews.ranked(product_id, shopper)
+        ]  # fmt: skip
+        return ReviewsView(self.reviews.summary_text(product_id, lang), stats.stars if stats else None,
+                           stats.count if stats else 0, items)  # fmt: skip
+
+    def transcribe_review(self, audio: str | Path, *, language: str | None = None) -> str:
+        """A voice note as words, for the shopper to correct before posting."""
+        return self.reviews.transcribe(self.check_upload(audio), language=language).text
+
+    def post_review(self, shopper: str, product_id: str, stars: int, text: str, *, photo: str | Path | None = None,
+                    transcript: str | None = None) -> None:  # fmt: skip
+        self.reviews.post(shopper, product_id, stars, text, photo=self.check_upload(photo) if photo else None,
+                          transcript=transcript or None)  # fmt: skip
+
+    def review_photo(self, review_id: str) -> Path | None:
+        review = self.reviews.reviews.get(review_id)
+        return review.photo if review is not None and review.photo is not None and review.photo.is_file() else None
 
     def for_you(self, shopper: str, *, k: int = 12, lang: Lang = "en") -> ForYou:
         suggestions, cold = self.personal.for_you(shopper, k=k)

@@ -47,6 +47,10 @@ class Settings(BaseSettings):
     device: Literal["auto", "cpu", "cuda", "mps"] = Field("auto", description="Torch device; `auto` picks CUDA when present.")
     batch_size: int = Field(32, ge=1, le=1024, description="Images or texts per model call while indexing.")
     random_seed: int = Field(0, description="Seed for randomly initialised weights, so restarts agree.")
+    clip_runtime: Literal["torch", "onnx", "onnx-int8"] = Field(
+        "onnx-int8",
+        description="What runs CLIP on a CPU: `torch` (fp32), `onnx` (ONNX Runtime, fp32) or `onnx-int8` (ONNX Runtime, INT8 weights).",
+    )
 
     # --- vector store -------------------------------------------------------------------------
     chroma_url: str | None = Field(None, description="Chroma server URL (e.g. `http://127.0.0.1:8000`); empty = embedded.")
@@ -69,7 +73,21 @@ class Settings(BaseSettings):
     port: int | None = Field(None, description="Port of the web app (Gradio's default if empty).")
     log_level: str = Field("INFO", description="Python logging level.")
 
-    @field_validator("clip_config_dir", "model_cache_dir", "whisper_language", "chroma_url", mode="before")
+    # --- shoppers, reviews and privacy --------------------------------------------------------
+    secret_key: str | None = Field(
+        None, repr=False,
+        description="Fernet key; when set, query texts, voice transcripts and review texts are encrypted in SQLite.",
+    )  # fmt: skip
+    retention_days: int = Field(180, ge=0, description="Events older than this are deleted, at start and daily; 0 keeps them.")
+    privacy_epsilon: float = Field(1.0, gt=0, le=10, description="Differential privacy ε of each list or count shown across shoppers.")
+    privacy_min_count: int = Field(20, ge=0, description="Noisy cross-shopper counts below this are not shown.")
+    privacy_max_products: int = Field(3, ge=1, le=50, description="Products one shopper counts towards in one cross-shopper list.")
+    privacy_release_hours: float = Field(24.0, ge=0, description="Noisy lists are drawn once per this many hours, then reused.")
+    reviews_in_product_model: bool = Field(True, description="Review stars, count, sentiment and aspects in the product vector G.")
+    max_review_chars: int = Field(2000, ge=50, le=20000, description="Longest review text accepted.")
+
+    @field_validator("clip_config_dir", "model_cache_dir", "whisper_language", "chroma_url", "host", "port", "secret_key",
+                     mode="before")  # fmt: skip
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value

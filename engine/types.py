@@ -30,8 +30,8 @@ from engine.search.understand import Understood
 
 Kind = Literal["image", "text"]  # the two CLIP vectors every product has
 KINDS: tuple[Kind, ...] = ("image", "text")
-Sort = Literal["relevance", "price_asc", "price_desc", "rating"]
-SORTS: tuple[Sort, ...] = ("relevance", "price_asc", "price_desc", "rating")
+Sort = Literal["relevance", "price_asc", "price_desc", "rating", "reviews"]
+SORTS: tuple[Sort, ...] = ("relevance", "price_asc", "price_desc", "rating", "reviews")
 MAX_RESULTS = 100  # the ranked pool a search returns; "show more" pages through it
 
 
@@ -53,6 +53,7 @@ class Filters(BaseModel):
     price_min: float | None = Field(None, ge=0)
     price_max: float | None = Field(None, ge=0)
     rating_min: float | None = Field(None, ge=0, le=5)
+    review_min: float | None = Field(None, ge=0, le=5)  # mean stars of the product's reviews
 
     @field_validator("categories", "colours", mode="before")
     @classmethod
@@ -78,10 +79,6 @@ class Filters(BaseModel):
             low, high = high, low
         return cls(categories=understood.categories, colours=understood.colours, price_min=low, price_max=high)
 
-    @property
-    def is_empty(self) -> bool:
-        return self.where() is None
-
     def where(self) -> dict[str, Any] | None:
         clauses: list[dict[str, Any]] = []
         if self.categories:
@@ -98,19 +95,14 @@ class Filters(BaseModel):
             return None
         return clauses[0] if len(clauses) == 1 else {"$and": clauses}
 
-    def matches(self, product: Product) -> bool:
-        """The same test as :meth:`where`, for products outside the vector store."""
-        return (
-            (not self.categories or product.category in self.categories)
-            and (not self.colours or product.colour in self.colours)
-            and (self.price_min is None or product.price >= self.price_min)
-            and (self.price_max is None or product.price <= self.price_max)
-            and (self.rating_min is None or (product.rating if product.rating is not None else -1) >= self.rating_min)
-        )
+    @property
+    def is_empty(self) -> bool:
+        return self.where() is None and self.review_min is None
 
     def without(self, dimension: str) -> Filters:
-        """These filters with one dimension cleared: ``categories``, ``colours``, ``price`` or ``rating``."""
-        cleared = {"price": {"price_min": None, "price_max": None}, "rating": {"rating_min": None}}
+        """These filters with one dimension cleared: ``categories``, ``colours``, ``price`` or ``rating``
+        (the rating dimension covers both the catalogue's rating and the reviews' stars)."""
+        cleared = {"price": {"price_min": None, "price_max": None}, "rating": {"rating_min": None, "review_min": None}}
         return self.model_copy(update=cleared.get(dimension, {dimension: ()}))
 
 
@@ -151,8 +143,6 @@ class Constraints:
             return None
         return flat[0] if len(flat) == 1 else {"$and": flat}
 
-    def matches(self, product: Product) -> bool:
-        return self.own.matches(product) and self.words.matches(product)
 
 
 class Query(BaseModel):
@@ -294,3 +284,30 @@ class ForYou:
     items: list[Recommendation]
     cold: bool
     note: str
+
+
+@dataclass(frozen=True)
+class ReviewItem:
+    """One review as a product panel shows it, in the shopper's language."""
+
+    id: str
+    stars: int
+    text: str
+    author: str
+    written: str  # "3 days ago"
+    helpful: int
+    why: str  # why it is shown where it is
+    photo: bool  # has a photo (served by review id)
+    photo_doubtful: bool  # the photo may not show this product
+    mine: bool
+    generated: bool  # shipped with the demo catalogue, not written by a shopper
+
+
+@dataclass
+class ReviewsView:
+    """A product's reviews: the summary line, stars, and the reviews most helpful first."""
+
+    summary: str
+    stars: float | None
+    count: int
+    items: list[ReviewItem]

@@ -103,5 +103,9 @@ def test_bundled_demo_catalogue_is_complete():
     for product in catalogue.products:
         assert product.title_zh and product.description and product.description_zh
         assert product.rating is not None and product.colour and product.tags and product.price > 0
-    sources = (BUNDLED_CATALOGUE.parent / "SOURCES.csv").read_text().splitlines()
-    assert {line.split(",")[0] for line in sources[1:]} == {f"images/{p.image.name}" for p in catalogue.products}
+    sources = {line.split(",")[0]: line for line in (BUNDLED_CATALOGUE.parent / "SOURCES.csv").read_text().splitlines()[1:]}
+    products = {f"images/{p.image.name}" for p in catalogue.products}
+    assert {name for name in sources if name.startswith("images/")} == products  # every product image, no other
+    review_photos = {f"review-images/{path.name}" for path in (BUNDLED_CATALOGUE.parent / "review-images").iterdir()}
+    assert {name for name in sources if name.startswith("review-images/")} == review_photos
+    assert all("generated" in sources[name] for name in review_photos)  # synthetic, and labelled so

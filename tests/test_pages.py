@@ -205,3 +205,26 @@ def test_links_carry_the_query_and_its_filters():
     hostile = LinkState.from_params({"min": "-5", "max": "abc", "sort": "drop tables", "n": "100000", "lang": "fr"})
     assert (hostile.price_min, hostile.price_max, hostile.sort, hostile.shown, hostile.lang) == (None, None, "relevance", None, None)
     assert Filters(categories=state.categories) == make_filters(categories=["shoes"])
+
+
+def test_best_reviewed_sort_and_the_by_reviews_facet(shop):
+    stats = shop.reviews.stats()
+    sorted_page = shop.search_page(Query(text="shoes", sort="reviews", k=10))
+    scores = [stats[h.product.id].score if h.product.id in stats else 0.0 for h in sorted_page.hits]
+    assert scores == sorted(scores, reverse=True) and scores[0] > scores[-1]
+    page = shop.search_page(Query(text="shoes", filters=make_filters(review_min=4), k=100))
+    assert page.hits and all(stats[h.product.id].stars >= 4 for h in page.hits)
+    facet = {v.value: v for f in page.facets if f.name == "rating" for v in f.values}["4r"]
+    assert facet.selected and facet.count == page.total == sum(
+        s.stars is not None and s.stars >= 4 and shop.engine.snapshot.by_id[pid].category == "shoes" for pid, s in stats.items())
+    assert "(by reviews)" in facet.label
+
+
+def test_reviews_feed_the_product_vector_when_the_setting_says_so(shop, bundled_settings):
+    from engine.reviews.summary import REVIEW_FEATURES
+
+    assert shop.personal.features.review_dim == len(REVIEW_FEATURES)
+    plain = ShopLens(bundled_settings(reviews_in_product_model=False))
+    plain.start(speech=False)
+    assert plain.personal.features.review_dim == 0
+    assert plain.personal.features.matrix.shape[1] == shop.personal.features.matrix.shape[1] - len(REVIEW_FEATURES)

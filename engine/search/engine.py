@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -70,6 +70,8 @@ class SearchEngine:
         self._snapshot: Snapshot | None = None
         self._snapshot_lock = threading.Lock()
         self.text_vector = lru_cache(maxsize=TEXT_VECTOR_CACHE)(self._embed_text)
+        self.review_stats: Callable[[], Mapping[str, Any]] | None = None  # product id -> stats with .stars, .score
+        self._review_columns: tuple[tuple[int, int], np.ndarray, np.ndarray] | None = None
 
     def _embed_text(self, text: str) -> np.ndarray:
         vector = self.embedder.embed_texts([text])[0]
@@ -99,6 +101,20 @@ class SearchEngine:
     def _build(self, version: int) -> Snapshot:
         products = self.store.products(sorted(self.store.stored_product_ids())).values()
         return Snapshot.build(products, version, catalogue=self.settings.catalog)
+
+    def review_columns(self, snapshot: Snapshot) -> tuple[np.ndarray, np.ndarray] | None:
+        """(mean review stars, "best reviewed" score) per product of ``snapshot`` (NaN/0 when unreviewed)."""
+        if self.review_stats is None:
+            return None
+        stats = self.review_stats()
+        key = (snapshot.version, id(stats))
+        cached = self._review_columns
+        if cached is None or cached[0] != key:
+            found = [stats.get(pid) for pid in snapshot.lexical.ids]
+            stars = np.array([s.stars if s is not None and s.stars is not None else np.nan for s in found], np.float64)
+            score = np.array([s.score if s is not None else 0.0 for s in found], np.float64)
+            cached = self._review_columns = (key, stars, score)
+        return cached[1], cached[2]
 
     @property
     def lexical(self):
@@ -130,16 +146,18 @@ class SearchEngine:
         result.timings["lexical"] = time.perf_counter() - clock
         vector = self._query_vector(query, words, hints, negatives, image, result.timings)
         clock = time.perf_counter()
-        candidates = self._vector_candidates(vector, constraints) if vector is not None else {}
+        reviews = self.review_columns(snapshot)
+        where = self._where(constraints, snapshot, reviews)
+        candidates = self._vector_candidates(vector, where) if vector is not None else {}
         result.timings["vector_search"] = time.perf_counter() - clock
         clock = time.perf_counter()
         bm25 = snapshot.lexical.score_array(words, found.weights) if words and query.mode != "vector" else None
         if bm25 is not None:
-            self._add_lexical(candidates, bm25, constraints, snapshot)
+            self._add_lexical(candidates, bm25, constraints, snapshot, reviews)
         ranked_set = None  # which products the search ranks: all under the filters, unless only words rank
         if vector is None and not words:
             result.browsed = True
-            self._add_browse(candidates, constraints, query.sort, snapshot)
+            self._add_browse(candidates, constraints, query.sort, snapshot, reviews)
         elif vector is None:
             ranked_set = bm25 > 0
         self._fill_missing_similarities(candidates, vector)
@@ -147,9 +165,10 @@ class SearchEngine:
         mode = "both" if (words or hints) and image is not None else ("photo" if image is not None else "words")
         ranked = fuse(candidates, WEIGHTS[mode], LEXICAL_WEIGHT if bm25 is not None else 0.0,
                       use_vectors=query.mode != "lexical")  # fmt: skip
-        result.matching = int(snapshot.columns.matching(constraints, ranked_set).sum())
-        result.facets = snapshot.columns.counts(constraints, ranked_set)
-        self._finish(result, ranked, candidates, words, query, snapshot)
+        stars = reviews[0] if reviews else None
+        result.matching = int(snapshot.columns.matching(constraints, ranked_set, stars).sum())
+        result.facets = snapshot.columns.counts(constraints, ranked_set, stars)
+        self._finish(result, ranked, candidates, words, query, snapshot, reviews)
         result.timings["lexical"] += time.perf_counter() - clock
         result.timings["rest"] = max(0.0, time.perf_counter() - started - sum(result.timings.values()))
         log.info("search %r%s%s filters=%s sort=%s -> %d of %d in %.0f ms", words, " +photo" if image is not None else "",
@@ -239,19 +258,31 @@ class SearchEngine:
         timings["embedding"] = time.perf_counter() - clock
         return compose(word_vector, photo_vector, negative_vector, query.text_weight)
 
-    def _vector_candidates(self, vector: np.ndarray, filters: Constraints) -> dict[str, Candidate]:
+    @staticmethod
+    def _where(constraints: Constraints, snapshot: Snapshot, reviews) -> dict[str, Any] | None:
+        """The store's filter: the constraints, plus the products whose reviews meet a review filter."""
+        where = constraints.where()
+        review_min = [f.review_min for f in (constraints.own, constraints.words) if f.review_min is not None]
+        if not review_min:
+            return where
+        stars = reviews[0] if reviews else np.full(len(snapshot.lexical.ids), np.nan)
+        ids = [pid for pid, kept in zip(snapshot.lexical.ids, stars >= max(review_min)) if kept] or ["-"]
+        clause = {"product_id": {"$in": ids}}
+        return clause if where is None else {"$and": [*where.get("$and", [where]), clause]}
+
+    def _vector_candidates(self, vector: np.ndarray, where: dict[str, Any] | None) -> dict[str, Candidate]:
         candidates: dict[str, Candidate] = {}
         for kind in KINDS:
-            for match in self.store.query(vector, kind, CANDIDATES, filters.where()):
+            for match in self.store.query(vector, kind, CANDIDATES, where):
                 candidate = candidates.setdefault(match.product_id, Candidate())
                 candidate.similarity[kind] = match.similarity
                 candidate.matched.append(kind)
         return candidates
 
     def _add_lexical(self, candidates: dict[str, Candidate], bm25: np.ndarray, filters: Constraints,
-                     snapshot: Snapshot) -> None:  # fmt: skip
+                     snapshot: Snapshot, reviews) -> None:  # fmt: skip
         """BM25's best matches under the filters join the candidates; other candidates get their score."""
-        eligible = np.flatnonzero((bm25 > 0) & snapshot.columns.matching(filters))
+        eligible = np.flatnonzero((bm25 > 0) & snapshot.columns.matching(filters, review_stars=reviews[0] if reviews else None))
         best = eligible[np.argsort(-bm25[eligible], kind="stable")[:CANDIDATES]]
         ids = snapshot.lexical.ids
         for i in best:
@@ -261,10 +292,11 @@ class SearchEngine:
             if ids[i] in candidates:
                 candidates[ids[i]].bm25 = float(bm25[i])
 
-    def _add_browse(self, candidates: dict[str, Candidate], filters: Constraints, sort: Sort, snapshot: Snapshot) -> None:
+    def _add_browse(self, candidates: dict[str, Candidate], filters: Constraints, sort: Sort, snapshot: Snapshot,
+                    reviews) -> None:  # fmt: skip
         """Only filters were asked for: the pool is the best rated (or cheapest, ...) products under them."""
-        key = SORT_KEYS["rating" if sort == "relevance" else sort]
-        keep = snapshot.columns.matching(filters)
+        key = self._sort_key("rating" if sort == "relevance" else sort, snapshot, reviews)
+        keep = snapshot.columns.matching(filters, review_stars=reviews[0] if reviews else None)
         chosen = sorted((p for p, kept in zip(snapshot.products, keep) if kept), key=lambda p: (key(p), p.id))
         for product in chosen[:RESULT_POOL]:
             candidates.setdefault(product.id, Candidate(matched=["filters"]))
@@ -290,12 +322,19 @@ class SearchEngine:
         """The synonyms a product was found by: those whose added words its text contains."""
         return tuple(e.explain() for e in expansions if snapshot.lexical.matched_words(" ".join(e.added), product))
 
+    @staticmethod
+    def _sort_key(sort: str, snapshot: Snapshot, reviews) -> Callable[[Product], Any]:
+        if sort != "reviews":
+            return SORT_KEYS[sort]
+        score = dict(zip(snapshot.lexical.ids, reviews[1])) if reviews else {}
+        return lambda p: -score.get(p.id, 0.0)
+
     def _finish(self, result: SearchResult, ranked: list, candidates: dict[str, Candidate], words: str, query: Query,
-                snapshot: Snapshot) -> None:  # fmt: skip
+                snapshot: Snapshot, reviews) -> None:  # fmt: skip
         products = snapshot.by_id
         pool = [(score, pid, breakdown) for score, pid, breakdown in ranked if pid in products][:RESULT_POOL]
         if query.sort != "relevance" or result.browsed:  # browsing has no relevance: best rated first
-            key = SORT_KEYS["rating" if query.sort == "relevance" else query.sort]
+            key = self._sort_key("rating" if query.sort == "relevance" else query.sort, snapshot, reviews)
             pool.sort(key=lambda item: key(products[item[1]]))  # stable: ties keep their relevance order
         result.total = len(pool)
         result.pool = [

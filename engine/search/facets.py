@@ -24,6 +24,7 @@ PRICE_BANDS: tuple[tuple[str, float, float], ...] = (
     ("0-25", 0, 25), ("25-50", 25, 50), ("50-100", 50, 100), ("100-250", 100, 250), ("250-", 250, float("inf")),
 )  # fmt: skip
 RATING_BANDS = (("4", 4.0), ("3", 3.0))
+REVIEW_BANDS = (("4r", 4.0),)  # by the mean stars of the product's reviews
 NO_RATING = -1.0
 
 
@@ -43,8 +44,8 @@ class FacetColumns:
     def __len__(self) -> int:
         return len(self.price)
 
-    def mask(self, filters: Filters) -> np.ndarray:
-        """Which products meet ``filters`` (the same test as :meth:`Filters.matches`)."""
+    def mask(self, filters: Filters, review_stars: np.ndarray | None = None) -> np.ndarray:
+        """Which products meet ``filters``; ``review_stars`` is each product's mean review stars (NaN: none)."""
         keep = np.ones(len(self), bool)
         if filters.categories:
             keep &= np.isin(self.category, [i for i, c in enumerate(self.categories) if c in filters.categories])
@@ -56,28 +57,36 @@ class FacetColumns:
             keep &= self.price <= filters.price_max
         if filters.rating_min is not None:
             keep &= self.rating >= filters.rating_min
+        if filters.review_min is not None:
+            keep &= (review_stars >= filters.review_min) if review_stars is not None else False
         return keep
 
-    def matching(self, constraints: Constraints, within: np.ndarray | None = None) -> np.ndarray:
-        keep = self.mask(constraints.own) & self.mask(constraints.words)
+    def matching(self, constraints: Constraints, within: np.ndarray | None = None,
+                 review_stars: np.ndarray | None = None) -> np.ndarray:  # fmt: skip
+        keep = self.mask(constraints.own, review_stars) & self.mask(constraints.words, review_stars)
         return keep if within is None else keep & within
 
-    def counts(self, constraints: Constraints, within: np.ndarray | None = None) -> dict[str, dict[str, int]]:
+    def counts(self, constraints: Constraints, within: np.ndarray | None = None,
+               review_stars: np.ndarray | None = None) -> dict[str, dict[str, int]]:  # fmt: skip
         """Per facet, products per value among those meeting every other filter (and ``within``, if given)."""
-        words = self.mask(constraints.words) if within is None else self.mask(constraints.words) & within
+        words = self.mask(constraints.words, review_stars)
+        words = words if within is None else words & within
         own = constraints.own
 
         def base(dimension: str) -> np.ndarray:
-            return words & self.mask(own.without(dimension))
+            return words & self.mask(own.without(dimension), review_stars)
 
         by_category = np.bincount(self.category[base("categories")], minlength=len(self.categories))
         colour_codes = self.colour[base("colours")]
         by_colour = np.bincount(colour_codes[colour_codes >= 0], minlength=len(self.colours))
         prices = self.price[base("price")]
-        ratings = self.rating[base("rating")]
+        rated = base("rating")
+        ratings = self.rating[rated]
+        reviewed = review_stars[rated] if review_stars is not None else np.zeros(0)
         return {
             "category": {name: int(n) for name, n in zip(self.categories, by_category) if n},
             "colour": {name: int(n) for name, n in zip(self.colours, by_colour) if n},
             "price": {name: n for name, low, high in PRICE_BANDS if (n := int(((prices >= low) & (prices <= high)).sum()))},
-            "rating": {name: n for name, floor in RATING_BANDS if (n := int((ratings >= floor).sum()))},
+            "rating": {name: n for name, floor in RATING_BANDS if (n := int((ratings >= floor).sum()))}
+            | {name: n for name, floor in REVIEW_BANDS if (n := int((reviewed >= floor).sum()))},
         }

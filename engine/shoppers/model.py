@@ -6,7 +6,9 @@
 
 ``G_image`` and ``G_text`` are the product's own CLIP vectors read from the vector store (no second
 copy of the catalogue's embeddings); ``G_numeric`` is rating, log price and one-hots of category and
-colour. ``U_browse``/``U_purchase`` are recency- and interest-weighted means of the raw product
+colour, and, when reviews are given, their block: whether the product has reviews, mean stars, log
+review count, mean sentiment and one score per aspect (:data:`engine.reviews.summary.REVIEW_FEATURES`,
+from the privately released review statistics). ``U_browse``/``U_purchase`` are recency- and interest-weighted means of the raw product
 features of viewed and carted/bought products; ``U_search`` is the mean CLIP text vector of recent
 searches. ``affinity`` is the cosine between the product's raw features and the shopper's browse +
 purchase means: the "average of history" signal, given to W3 so it can weigh it against the query.
@@ -16,7 +18,7 @@ W1, W2, W3 are learned from interaction logs (:mod:`engine.recommend`).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -40,20 +42,25 @@ class ProductFeatures:
     products: list[Product]
     matrix: np.ndarray  # (n, 2·clip_dim + numeric)
     clip_dim: int
+    review_dim: int = 0  # width of the review block at the end of each row (0: no review features)
 
     @classmethod
     def build(cls, products: Sequence[Product], image: dict[str, np.ndarray], text: dict[str, np.ndarray],
-              categories: Sequence[str], colours: Sequence[str]) -> ProductFeatures:  # fmt: skip
+              categories: Sequence[str], colours: Sequence[str],
+              reviews: Mapping[str, np.ndarray] | None = None) -> ProductFeatures:  # fmt: skip
+        """``reviews``: the review block per product id (missing ids get zeros); None leaves it out."""
         products = [p for p in products if p.id in image and p.id in text]
         max_price = math.log1p(max((p.price for p in products), default=1.0))
+        review_dim = len(next(iter(reviews.values()))) if reviews else 0
         rows = []
         for product in products:
             numeric = [(product.rating or 0.0) / 5.0, math.log1p(product.price) / max_price]
             numeric += [float(product.category == c) for c in categories] + [float(product.colour == c) for c in colours]
-            rows.append(np.concatenate([image[product.id], text[product.id], np.asarray(numeric, np.float32)]))
+            block = reviews.get(product.id, np.zeros(review_dim, np.float32)) if reviews else []
+            rows.append(np.concatenate([image[product.id], text[product.id], np.asarray(numeric, np.float32), block]))
         clip_dim = len(next(iter(image.values()))) if image else 0
         matrix = np.stack(rows).astype(np.float32) if rows else np.zeros((0, 2 * clip_dim), np.float32)
-        return cls([p.id for p in products], list(products), matrix, clip_dim)
+        return cls([p.id for p in products], list(products), matrix, clip_dim, review_dim)
 
     @cached_property
     def by_id(self) -> dict[str, Product]:

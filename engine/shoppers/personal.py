@@ -22,6 +22,7 @@ from engine.catalogue.products import Product
 from engine.catalogue.store import ProductStore
 from engine.i18n import Lang, age_text, product_title, text
 from engine.models.clip import ClipEmbedder
+from engine.reviews.desk import ReviewDesk
 from engine.shoppers.events import EventStore
 from engine.shoppers.model import (
     HALF_LIFE_EVENTS,
@@ -31,6 +32,7 @@ from engine.shoppers.model import (
     ShopperModel,
     shopper_inputs,
 )
+from engine.shoppers.privacy import PrivateStats
 from engine.types import Hit
 
 log = logging.getLogger(__name__)
@@ -50,17 +52,28 @@ class Suggestion:
 
 
 class Personaliser:
-    def __init__(self, store: ProductStore, embedder: ClipEmbedder, events: EventStore,
-                 categories: list[str], colours: list[str]) -> None:  # fmt: skip
+    """Recommendations and re-ranking for one shopper. Anything counted across shoppers ("popular",
+    "bought together") comes from ``private`` (differentially private) when given."""
+
+    def __init__(self, store: ProductStore, embedder: ClipEmbedder, events: EventStore, categories: list[str],
+                 colours: list[str], *, private: PrivateStats | None = None, reviews: ReviewDesk | None = None) -> None:  # fmt: skip
         self.store, self.embedder, self.events = store, embedder, events
         self.categories, self.colours = categories, colours
+        self.private, self.reviews = private, reviews
         self._query_vectors: dict[str, np.ndarray] = {}
 
     @cached_property
     def features(self) -> ProductFeatures:
         ids = sorted(self.store.stored_product_ids())
+        reviews = self.reviews.features(ids) if self.reviews is not None else None
         return ProductFeatures.build(list(self.store.products(ids).values()), self.store.vectors(ids, "image"),
-                                     self.store.vectors(ids, "text"), self.categories, self.colours)  # fmt: skip
+                                     self.store.vectors(ids, "text"), self.categories, self.colours, reviews=reviews)  # fmt: skip
+
+    def popularity(self) -> Counter:
+        """How popular each product is across shoppers: the private release when there is one."""
+        if self.private is not None:
+            return Counter(dict(self.private.popular(k=None)))
+        return self.events.popularity()
 
     @cached_property
     def model(self) -> ShopperModel | None:
@@ -142,7 +155,7 @@ class Personaliser:
         owned = {e.product_id for e in history if e.kind == "purchase"}
         products = self.features.products
         if not any(e.product_id for e in history):
-            popularity = self.events.popularity()
+            popularity = self.popularity()
             top = max(popularity.values(), default=1.0)
             ranked = sorted(products, key=lambda p: -(popularity[p.id] / top + (p.rating or 0) / 5))
             return [Suggestion(p, popularity[p.id] / top + (p.rating or 0) / 5, ("reason.popular", {}))
@@ -167,7 +180,7 @@ class Personaliser:
 
     # --- panels ---------------------------------------------------------------------------------
     def bought_together(self, product_id: str, k: int = 8) -> list[Product]:
-        ids = self.events.bought_together(product_id, k)
+        ids = self.private.bought_together(product_id, k) if self.private else self.events.bought_together(product_id, k)
         products = self.store.products(ids)
         return [products[pid] for pid in ids if pid in products]
 
