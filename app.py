@@ -17,7 +17,7 @@ def main() -> int:
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     shop = ShopLens(settings)
     try:
-        shop.start()
+        shop.start(background=True)  # serve at once; the catalogue indexes behind the page
     except ShopLensError as error:
         print(f"ShopLens cannot start: {error}", file=sys.stderr)
         return 1

@@ -100,6 +100,8 @@ def build_ui(shop: ShopLens) -> gr.Blocks:
             masthead = gr.Markdown(_masthead("en"), elem_id="brand")
             lang = gr.Radio([("English", "en"), ("中文", "zh")], value="en", show_label=False, container=False,
                             elem_id="language", min_width=220, scale=0)  # fmt: skip
+        banner = gr.Markdown(elem_id="status-banner", visible=False)
+        status_timer = gr.Timer(2.0, active=False)
         with gr.Row(elem_id="search-bar", equal_height=True):
             text = gr.Textbox(show_label=False, placeholder=label("query.placeholder", "en"), lines=1, max_lines=2,
                               scale=8, min_width=160, container=False, elem_id="query-text", autofocus=True)  # fmt: skip
@@ -413,8 +415,18 @@ def build_ui(shop: ShopLens) -> gr.Blocks:
             return merged(([shopper, lang, negative, sort], [shopper_id, lang_value, link.negative, link.sort]),
                           (labelled, relabel(lang_value)), (page_outputs, outputs))
 
+        def standing(lang_value: Lang) -> list[Any]:
+            """The banner of features that are off or indexing under way, and the buttons that still work."""
+            status, notices = shop.status(), shop.notices(lang_value)
+            return [gr.update(value="\n\n".join(f"⚠️ {notice}" for notice in notices), visible=bool(notices)),
+                    gr.Timer(active=not status.ready), gr.update(interactive=status.photo),
+                    gr.update(interactive=status.voice)]  # fmt: skip
+
+        standing_outputs = [banner, status_timer, photo_button, voice_button]
         arrival_outputs = list(dict.fromkeys([shopper, lang, negative, sort, *labelled, *page_outputs]))
-        blocks.load(arrive, [shopper], arrival_outputs, api_visibility="private").then(**refresh)
+        blocks.load(arrive, [shopper], arrival_outputs, api_visibility="private").then(**refresh).then(
+            standing, [lang], standing_outputs, api_visibility="private")  # fmt: skip
+        status_timer.tick(standing, [lang], standing_outputs, api_visibility="private", show_progress="hidden")
         api.register(shop)
     return blocks
 

@@ -68,6 +68,19 @@ TEXTS: dict[str, dict[Lang, str]] = {
         "zh": "正在显示“{corrected}”的结果。删除拼写标签可按原文“{typed}”搜索。",
     },
     "notice.heard": {"en": "You said: “{text}”", "zh": "你说的是：“{text}”"},
+    # what works right now
+    "status.photo_off": {
+        "en": "Photo search needs the CLIP model, which could not be loaded: {reason} Searching by words only.",
+        "zh": "照片搜索需要 CLIP 模型，但未能加载：{reason} 目前只能按文字搜索。",
+    },
+    "status.voice_off": {
+        "en": "Voice search needs a Whisper model, which could not be loaded: {reason}",
+        "zh": "语音搜索需要 Whisper 模型，但未能加载：{reason}",
+    },
+    "status.indexing": {
+        "en": "Indexing the catalogue: {done} / {total}. Search covers what is indexed so far.",
+        "zh": "正在为商品建立索引：{done} / {total}。搜索范围为已完成的部分。",
+    },
     # chips (filters read from the words)
     "chip.price_range": {"en": "{low}–{high}", "zh": "{low}–{high}"},
     "chip.price_max": {"en": "≤ {high}", "zh": "≤ {high}"},
@@ -176,6 +189,8 @@ ERRORS_ZH: list[tuple[re.Pattern[str], str]] = [
          "配对码已过期（有效期十分钟）。请在另一台设备上重新生成。"),
         (r"This code was made on this device: enter it on your other device\.", "这个配对码是本设备生成的，请在另一台设备上输入。"),
         (r"That pairing code has already been used.*", "这个配对码已经用过了。请在另一台设备上重新生成。"),
+        (r"Photo search needs the CLIP model, which this server could not load\. Search with words instead\.",
+         "照片搜索需要 CLIP 模型，但服务器未能加载它。请用文字搜索。"),
         (r"That file did not come from an upload\. Please upload it again\.", "这个文件不是上传的文件，请重新上传。"),
     ]
 ]  # fmt: skip

@@ -9,14 +9,13 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from tqdm import tqdm
-
 from engine.catalogue.indexer import Indexer, IndexReport
 from engine.catalogue.products import Product, load_catalogue
 from engine.catalogue.store import ProductStore
-from engine.errors import InvalidInputError
-from engine.i18n import Lang, age_text, text
+from engine.errors import InvalidInputError, ModelUnavailableError
+from engine.i18n import Lang, age_text, error_text, text
 from engine.models.clip import ClipEmbedder
+from engine.models.hub import Reachability, prepare_downloads, whisper_cached
 from engine.models.speech import SpeechRecognizer
 from engine.pages import PageMaker
 from engine.reviews.desk import ReviewDesk
@@ -27,7 +26,18 @@ from engine.shoppers.events import Database, EventStore
 from engine.shoppers.pairing import Pairing
 from engine.shoppers.personal import Personaliser
 from engine.shoppers.privacy import PrivateStats, ShopperData
-from engine.types import ForYou, Hit, Page, ProductView, Query, Recommendation, ReviewItem, ReviewsView, SearchResult
+from engine.types import (
+    ForYou,
+    Hit,
+    Page,
+    ProductView,
+    Query,
+    Recommendation,
+    ReviewItem,
+    ReviewsView,
+    SearchResult,
+    Status,
+)
 
 log = logging.getLogger(__name__)
 MAX_PREFIX = 100  # characters of a half-typed query worth completing
@@ -43,6 +53,12 @@ class ShopLens:
         self._suggester: tuple[int, Suggester] | None = None  # built for one catalogue snapshot version
         self._suggester_lock = threading.Lock()
         self._upload_roots: tuple[Path, ...] = ()  # where uploads may be read from; see allow_uploads_from
+        self._photo_reason: str | None = None  # why photo search is off (CLIP could not be loaded)
+        self._voice_reason: str | None = None  # why voice search is off (Whisper could not be loaded)
+        self._indexing: tuple[int, int] | None = None  # (done, total) while the catalogue is being indexed
+        self._ready = threading.Event()
+        self._retention: threading.Event | None = None
+        self._reach = Reachability(hub=True, whisper=True)
 
     @cached_property
     def store(self) -> ProductStore:
@@ -85,35 +101,96 @@ class ShopLens:
     def personal(self) -> Personaliser:
         return Personaliser(self.store, self.embedder, self.events, self.categories(), self.colours(),
                             private=self.private_stats, reviews=self.reviews if self.settings.reviews_in_product_model
-                            else None)  # fmt: skip
+                            else None, catalogue=lambda: self.engine.snapshot.products)  # fmt: skip
 
     @cached_property
     def indexer(self) -> Indexer:
         return Indexer(self.settings, self.embedder, self.store)
 
-    def start(self, *, speech: bool = True) -> IndexReport | None:
-        """Load and warm the models, open the index and (if configured) sync it with the catalogue.
+    def start(self, *, speech: bool = True, background: bool = False) -> IndexReport | None:
+        """Load and warm the models, then bring the index up to date and prepare the reviews.
 
-        After this no request pays for a model load.
+        With ``background`` (the web app) this returns once the models are warm, and the catalogue
+        is indexed on a background thread: the page is served at once, search covers what is
+        indexed so far, and :meth:`status` says how far indexing has got. A model that cannot be
+        had switches its feature off (``SHOPLENS_OFFLINE=auto``) or stops the start (``never``).
         """
-        steps = ["CLIP model", "vector index", *(["catalogue"] if self.settings.index_on_start else []),
-                 *(["Whisper model"] if speech else []), "reviews", "retention"]  # fmt: skip
+        self._prepare_downloads(speech)
+        self._load_clip()
+        if speech:
+            self._load_whisper()
+        if background:
+            threading.Thread(target=self._prepare_catalogue, name="shoplens-indexing", daemon=True).start()
+            return None
+        return self._prepare_catalogue()
+
+    def status(self) -> Status:
+        """What works right now: photo and voice search, and how far indexing has got."""
+        return Status(photo=self._photo_reason is None, voice=self._voice_reason is None, photo_reason=self._photo_reason,
+                      voice_reason=self._voice_reason, indexing=self._indexing, ready=self._ready.is_set())  # fmt: skip
+
+    def notices(self, lang: Lang = "en") -> list[str]:
+        """The page's standing notices: features that are off, and indexing under way."""
+        status, shown = self.status(), []
+        if status.photo_reason:
+            shown.append(text("status.photo_off", lang, reason=error_text(status.photo_reason, lang)))
+        if status.voice_reason:
+            shown.append(text("status.voice_off", lang, reason=error_text(status.voice_reason, lang)))
+        if status.indexing:
+            shown.append(text("status.indexing", lang, done=status.indexing[0], total=status.indexing[1]))
+        return shown
+
+    def wait_until_ready(self, timeout: float | None = None) -> bool:
+        """Block until background indexing and review preparation are done."""
+        return self._ready.wait(timeout)
+
+    def _prepare_downloads(self, speech: bool) -> None:
+        needs_hub = not self.settings.clip_random_weights and not Path(self.settings.clip_pretrained).expanduser().is_file()
+        needs_whisper = speech and not whisper_cached(self.settings.whisper_model, self.settings.model_cache_dir)
+        self._reach = prepare_downloads(needs_hub=needs_hub, needs_whisper=needs_whisper)
+
+    def _load_clip(self) -> None:
+        try:
+            self.embedder.warm_up()
+        except ModelUnavailableError as error:
+            if self.settings.offline == "never":
+                raise
+            self._photo_reason = str(error)
+            self.engine.vectors = False
+            log.warning("starting in words-only mode: %s", error)
+
+    def _load_whisper(self) -> None:
+        try:
+            if not self._reach.whisper:
+                raise ModelUnavailableError(
+                    f"Could not load Whisper model '{self.settings.whisper_model}' (its download host cannot be "
+                    "reached). Set SHOPLENS_WHISPER_MODEL to a local checkpoint (.pt)."
+                )
+            self.speech.warm_up()
+        except ModelUnavailableError as error:
+            if self.settings.offline == "never":
+                raise
+            self._voice_reason = str(error)
+            log.warning("voice search is off: %s", error)
+
+    def _prepare_catalogue(self) -> IndexReport | None:
+        """Index (or, without CLIP, read) the catalogue, prepare the reviews, start the retention sweep."""
         report = None
-        with tqdm(steps, desc="Starting ShopLens", unit="step") as bar:
-            for step in bar:
-                bar.set_postfix_str(step)
-                if step == "CLIP model":
-                    self.embedder.warm_up()
-                elif step == "vector index":
-                    log.info("index at %s holds %d products", self.store.where, self.store.count())
-                elif step == "catalogue":
-                    report = self.index_catalogue()
-                elif step == "Whisper model":
-                    self.speech.warm_up()
-                elif step == "reviews":
-                    self.reviews.prepare()  # bundled reviews imported, photos embedded, every review analysed
-                else:
-                    self._retention = self.shopper_data.start_retention()  # now, then daily
+        try:
+            if self._photo_reason is not None:
+                self.engine.use_products(load_catalogue(self.settings.catalog).products)  # words only
+            elif self.settings.index_on_start:
+                report = self.index_catalogue()
+            else:
+                log.info("index at %s holds %d products", self.store.where, self.store.count())
+            if self._photo_reason is None:
+                self.reviews.prepare()  # bundled reviews imported, photos embedded, every review analysed
+            else:
+                self.reviews.sync_bundled()
+            self._retention = self.shopper_data.start_retention()  # now, then daily
+        finally:
+            self._indexing = None
+            self._ready.set()
         return report
 
     def index_catalogue(self, *, progress: bool = True) -> IndexReport:
@@ -127,7 +204,7 @@ class ShopLens:
 
     def stop(self) -> None:
         """Stop background work (the daily retention sweep)."""
-        if getattr(self, "_retention", None) is not None:
+        if self._retention is not None:
             self._retention.set()
 
     @cached_property
@@ -236,7 +313,7 @@ class ShopLens:
         return len(self.engine.lexical)
 
     def categories(self) -> list[str]:
-        return self.store.categories()
+        return sorted(self.engine.vocabulary()[1])
 
     def colours(self) -> list[str]:
         return sorted(self.engine.vocabulary()[0])

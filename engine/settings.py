@@ -47,6 +47,11 @@ class Settings(BaseSettings):
     device: Literal["auto", "cpu", "cuda", "mps"] = Field("auto", description="Torch device; `auto` picks CUDA when present.")
     batch_size: int = Field(32, ge=1, le=1024, description="Images or texts per model call while indexing.")
     random_seed: int = Field(0, description="Seed for randomly initialised weights, so restarts agree.")
+    offline: Literal["auto", "never"] = Field(
+        "auto",
+        description="When a model cannot be had: `auto` starts anyway without that feature (words-only search "
+        "without CLIP, no voice without Whisper), `never` stops with the reason.",
+    )
     clip_runtime: Literal["torch", "onnx", "onnx-int8"] = Field(
         "onnx-int8",
         description="What runs CLIP on a CPU: `torch` (fp32), `onnx` (ONNX Runtime, fp32) or `onnx-int8` (ONNX Runtime, INT8 weights).",

@@ -311,3 +311,15 @@ class ReviewsView:
     stars: float | None
     count: int
     items: list[ReviewItem]
+
+
+@dataclass(frozen=True)
+class Status:
+    """What works right now. A feature whose model could not be loaded is off, with the reason."""
+
+    photo: bool
+    voice: bool
+    photo_reason: str | None = None
+    voice_reason: str | None = None
+    indexing: tuple[int, int] | None = None  # (done, total) while the catalogue is indexed in the background
+    ready: bool = True

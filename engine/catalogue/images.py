@@ -16,6 +16,9 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from engine.errors import InvalidInputError
 
 SUPPORTED = "JPEG, PNG, WebP, GIF, BMP or TIFF"
+# Only these decoders are ever tried. Pillow would otherwise open whatever it recognises, EPS
+# included, which hands the file to Ghostscript when that is installed.
+FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")
 BACKGROUND = (255, 255, 255)
 
 
@@ -32,7 +35,7 @@ def load_image(path: str | Path, *, max_bytes: int, max_pixels: int) -> Image.Im
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as image:
+            with Image.open(path, formats=FORMATS) as image:
                 _check_area(image, max_pixels)
                 image.seek(0)  # first frame of an animation
                 image.load()

@@ -71,6 +71,7 @@ class SearchEngine:
         self._snapshot_lock = threading.Lock()
         self.text_vector = lru_cache(maxsize=TEXT_VECTOR_CACHE)(self._embed_text)
         self.review_stats: Callable[[], Mapping[str, Any]] | None = None  # product id -> stats with .stars, .score
+        self.vectors = True  # False when CLIP could not be loaded: words-only search over the catalogue file
         self._review_columns: tuple[tuple[int, int], np.ndarray, np.ndarray] | None = None
 
     def _embed_text(self, text: str) -> np.ndarray:
@@ -96,6 +97,14 @@ class SearchEngine:
             version = self._snapshot.version + 1 if self._snapshot else 1
             self._snapshot = self._build(version)
         log.info("catalogue snapshot %d: %d products", version, len(self._snapshot))
+        return self._snapshot
+
+    def use_products(self, products: list[Product]) -> Snapshot:
+        """Search these products by words alone (no CLIP, so no vector index): the catalogue file itself."""
+        with self._snapshot_lock:
+            version = self._snapshot.version + 1 if self._snapshot else 1
+            self._snapshot = Snapshot.build(products, version, catalogue=self.settings.catalog)
+        log.info("catalogue snapshot %d: %d products, words only", version, len(self._snapshot))
         return self._snapshot
 
     def _build(self, version: int) -> Snapshot:
@@ -137,6 +146,9 @@ class SearchEngine:
         found = self._words(query, result, snapshot)
         words, hints = found.text, found.hints
         image = None
+        if query.image is not None and not self.vectors:
+            raise InvalidInputError("Photo search needs the CLIP model, which this server could not load. "
+                                    "Search with words instead.")  # fmt: skip
         if query.image is not None:
             image = load_image(query.image, max_bytes=self.settings.max_image_bytes, max_pixels=self.settings.max_image_pixels)
         clock = time.perf_counter()
@@ -178,6 +190,8 @@ class SearchEngine:
 
     def similar(self, product_id: str, k: int | None = None) -> list[Hit]:
         """More like this: products closest to one product by its own image and text vectors."""
+        if not self.vectors:
+            return []  # words-only mode: no vectors to compare
         snapshot = self.snapshot
         own = {kind: self.store.vectors([product_id], kind).get(product_id) for kind in KINDS}
         if any(vector is None for vector in own.values()):
@@ -248,7 +262,7 @@ class SearchEngine:
 
     def _query_vector(self, query: Query, words: str, hints: str, negatives: str, image: Image.Image | None,
                       timings: dict[str, float]) -> np.ndarray | None:  # fmt: skip
-        if query.mode == "lexical" or (not words and not hints and image is None):
+        if query.mode == "lexical" or not self.vectors or (not words and not hints and image is None):
             return None
         clock = time.perf_counter()
         text = " ".join(filter(None, [words, hints]))

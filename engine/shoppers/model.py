@@ -138,7 +138,9 @@ class ShopperModel(nn.Module):
 
     @classmethod
     def load(cls, path: Path) -> tuple[ShopperModel, dict]:
-        saved = torch.load(path, weights_only=False)
+        """The model saved at ``path``. Only tensors and plain data are read (``weights_only``): a file
+        that tries to run code when unpickled is refused, not executed."""
+        saved = torch.load(path, weights_only=True)
         model = cls(**saved["config"])
         model.load_state_dict(saved["state"])
         model.eval()
@@ -146,6 +148,6 @@ class ShopperModel(nn.Module):
 
     def rank(self, shopper_in: np.ndarray, product_rows: np.ndarray, query_similarity: np.ndarray) -> np.ndarray:
         with torch.no_grad():
-            n = len(product_rows)
-            shopper = torch.from_numpy(np.repeat(shopper_in[None, :], n, axis=0))
+            # one shopper row, broadcast to every product row (a view: nothing is copied n times)
+            shopper = torch.from_numpy(np.ascontiguousarray(shopper_in, np.float32))[None, :].expand(len(product_rows), -1)
             return self(shopper, torch.from_numpy(product_rows), torch.from_numpy(query_similarity.astype(np.float32))).numpy()

@@ -9,9 +9,11 @@ A shopper with no product events is a cold start: "For you" shows popular, highl
 from __future__ import annotations
 
 import logging
+import pickle
 import statistics
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -56,10 +58,12 @@ class Personaliser:
     "bought together") comes from ``private`` (differentially private) when given."""
 
     def __init__(self, store: ProductStore, embedder: ClipEmbedder, events: EventStore, categories: list[str],
-                 colours: list[str], *, private: PrivateStats | None = None, reviews: ReviewDesk | None = None) -> None:  # fmt: skip
+                 colours: list[str], *, private: PrivateStats | None = None, reviews: ReviewDesk | None = None,
+                 catalogue: Callable[[], list[Product]] | None = None) -> None:  # fmt: skip
         self.store, self.embedder, self.events = store, embedder, events
         self.categories, self.colours = categories, colours
         self.private, self.reviews = private, reviews
+        self.catalogue = catalogue  # every product on sale (the search snapshot); the vectors may be fewer
         self._query_vectors: dict[str, np.ndarray] = {}
 
     @cached_property
@@ -81,7 +85,11 @@ class Personaliser:
         if not path.exists():
             log.info("no trained shopper model at %s: using the average-of-history scorer", path)
             return None
-        model, meta = ShopperModel.load(path)
+        try:
+            model, meta = ShopperModel.load(path)
+        except (pickle.UnpicklingError, RuntimeError, KeyError, TypeError, EOFError) as error:
+            log.warning("shopper model %s cannot be read safely (%s); using the average-of-history scorer", path, error)
+            return None
         if meta.get("space") != self.embedder.space.model_id or model.config["product_dim"] != self.features.matrix.shape[1]:
             log.warning("shopper model %s was trained for another index; using the average-of-history scorer", path)
             return None
@@ -154,7 +162,8 @@ class Personaliser:
         shopper_in, history = self.inputs(shopper)
         owned = {e.product_id for e in history if e.kind == "purchase"}
         products = self.features.products
-        if not any(e.product_id for e in history):
+        if not any(e.product_id for e in history) or not products:  # a stranger, or no vectors to learn from
+            products = self.catalogue() if self.catalogue is not None else products
             popularity = self.popularity()
             top = max(popularity.values(), default=1.0)
             ranked = sorted(products, key=lambda p: -(popularity[p.id] / top + (p.rating or 0) / 5))
