@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Literal
 
 from engine.catalogue.indexer import Indexer, IndexReport
+from engine.catalogue.lock import WriterBusyError, WriterLock
 from engine.catalogue.products import Product, load_catalogue
 from engine.catalogue.store import ProductStore
 from engine.errors import InvalidInputError, ModelUnavailableError
@@ -193,8 +194,18 @@ class ShopLens:
             self._ready.set()
         return report
 
-    def index_catalogue(self, *, progress: bool = True) -> IndexReport:
-        report = self.indexer.sync(load_catalogue(self.settings.catalog), progress=progress)
+    def index_catalogue(self, *, progress: bool = True) -> IndexReport | None:
+        """Bring the index in line with the catalogue file, holding the data directory's writer lock.
+
+        When another process (``python -m engine.index``) is writing, this does not wait: the app
+        serves what is indexed and picks up that process's work when it finishes.
+        """
+        try:
+            with WriterLock(self.settings.data_dir, "ShopLens app, indexing its catalogue").acquire():
+                report = self.indexer.sync(load_catalogue(self.settings.catalog), progress=progress)
+        except WriterBusyError as busy:
+            log.warning("not indexing at start: %s", busy)
+            report = None
         self.engine.refresh()
         if "personal" in self.__dict__:
             self.personal.refresh()
