@@ -21,11 +21,12 @@ from engine.types import MAX_RESULTS, SORTS, Hit, Page, Query, make_filters
 MAX_K = 50
 
 
-def register(shop: ShopLens) -> None:
-    """Add the endpoints to the Blocks being built (call inside ``with gr.Blocks()``)."""
+def register(shop: ShopLens, *, concurrency_limit: int, concurrency_id: str) -> None:
+    """Add the endpoints to the Blocks being built (call inside ``with gr.Blocks()``); they share the
+    page's search concurrency group, so programs and shoppers queue together."""
     endpoints = Endpoints(shop)
     for endpoint in (endpoints.search_products, endpoints.get_product, endpoints.similar_products, endpoints.recommend):
-        gr.api(endpoint, api_name=endpoint.__name__, concurrency_limit=2)
+        gr.api(endpoint, api_name=endpoint.__name__, concurrency_limit=concurrency_limit, concurrency_id=concurrency_id)
 
 
 class Endpoints:

@@ -18,6 +18,7 @@ from typing import Any
 import gradio as gr
 
 from demo import api, present
+from demo.admin_ui import AdminPanel
 from demo.feedback import Refused, friendly
 from demo.i18n import label
 from demo.reviews_ui import ReviewPanel
@@ -33,6 +34,12 @@ from engine.types import MAX_RESULTS, SORTS, Filters, Page, Query, make_filters
 log = logging.getLogger(__name__)
 
 EXAMPLES_DIR = PROJECT_ROOT / "assets" / "examples"
+# Gradio runs each event on a worker thread. A search spends most of its time in CLIP or Whisper,
+# whose torch kernels already use every core, so two searches at a time keep a 2-core machine busy
+# while more would only make each one slower; the rest wait in Gradio's queue, in order. Page
+# events that do no model work (opening a product, suggestions) are not in this group.
+SEARCH_CONCURRENCY = 2
+QUEUE_SIZE = 500  # requests waiting beyond this are told the server is busy instead of waiting minutes
 STYLE = PROJECT_ROOT / "demo" / "style.css"
 THEME = gr.themes.Soft(primary_hue="indigo", secondary_hue="pink")
 MODES = ("hybrid", "vector", "lexical")
@@ -137,6 +144,7 @@ def build_ui(shop: ShopLens) -> gr.Blocks:
         for_you = gr.HTML(elem_id="for-you", js_on_load=CLICKS)
         with gr.Accordion(label("profile", "en"), open=False, elem_id="profile") as profile_box:
             you = YouPanel(shop)
+        admin = AdminPanel(shop) if shop.settings.admin_token else None
 
         with gr.Column(visible=False, elem_id="detail", elem_classes=["sl-drawer"]) as detail:
             close = gr.Button(label("close", "en"), size="sm", elem_id="detail-close")
@@ -322,13 +330,14 @@ def build_ui(shop: ShopLens) -> gr.Blocks:
                 gr.update(value=label("close", lang)),
                 gr.update(value=label("cart", lang)), gr.update(value=label("buy", lang)),
                 gr.update(value=label("more_like", lang)), f"### {label('similar', lang)}", f"### {label('together', lang)}",
-                *reviews.relabel(lang),
+                *reviews.relabel(lang), *(admin.relabel(lang) if admin else []),
             ]  # fmt: skip
 
         labelled = [filters_title, categories, colours, price_band, price_min, price_max, rating, negative, clear, options,
                     mode, text_weight, personalise, translate, masthead, text, photo_button, voice_button, search_button,
                     image, audio, spoken, *tour_buttons.values(), filters_button, sort, for_you_title, profile_box,
-                    *you.labelled, close, cart, buy, more_like, similar_title, together_title, *reviews.labelled]  # fmt: skip
+                    *you.labelled, close, cart, buy, more_like, similar_title, together_title, *reviews.labelled,
+                    *(admin.labelled if admin else [])]  # fmt: skip
 
         @friendly(len(page_outputs) + 4)
         def tour(lang: Lang, shopper_id: str, *values: Any, step: str) -> list[Any]:
@@ -361,8 +370,10 @@ def build_ui(shop: ShopLens) -> gr.Blocks:
                        api_visibility="private")  # fmt: skip
         set_url = dict(fn=None, inputs=[url_state], outputs=None, js=SET_URL)
         # Uploads reach the engine as Gradio saved them: the engine, not Gradio's preview, decides what a
-        # readable picture or recording is (and says so in the shopper's language).
-        searching = dict(concurrency_limit=2, api_visibility="private", preprocess=False)
+        # readable picture or recording is (and says so in the shopper's language). Every event that
+        # searches shares one concurrency group with the API (see SEARCH_CONCURRENCY).
+        searching = dict(concurrency_limit=SEARCH_CONCURRENCY, concurrency_id="search", api_visibility="private",
+                         preprocess=False)  # fmt: skip
         for trigger in (search_button.click, text.submit):
             trigger(new_search, [lang, *asked], page_outputs, **searching).then(**set_url).then(**refresh)
         refinements = [sort.input, categories.input, colours.input, rating.input, price_min.submit, price_max.submit,
@@ -386,6 +397,8 @@ def build_ui(shop: ShopLens) -> gr.Blocks:
         more_like.click(more_like_this, [lang, current], [summary, results, records, more, nearest],
                         api_visibility="private")  # fmt: skip
         you.wire(lang, shopper, refresh)
+        if admin:
+            admin.wire(lang, status_timer)
         reviews.wire(lang, shopper, current)
         filters_button.click(None, js=OPEN_FILTERS)
         photo_button.click(None, js=TOGGLE.replace("{panel}", "photo-panel"))
@@ -427,7 +440,8 @@ def build_ui(shop: ShopLens) -> gr.Blocks:
         blocks.load(arrive, [shopper], arrival_outputs, api_visibility="private").then(**refresh).then(
             standing, [lang], standing_outputs, api_visibility="private")  # fmt: skip
         status_timer.tick(standing, [lang], standing_outputs, api_visibility="private", show_progress="hidden")
-        api.register(shop)
+        api.register(shop, concurrency_limit=SEARCH_CONCURRENCY, concurrency_id="search")
+    blocks.queue(default_concurrency_limit=8, max_size=QUEUE_SIZE)
     return blocks
 
 

@@ -13,6 +13,7 @@ from engine.catalogue.indexer import Indexer, IndexReport
 from engine.catalogue.lock import WriterBusyError, WriterLock
 from engine.catalogue.products import Product, load_catalogue
 from engine.catalogue.store import ProductStore
+from engine.catalogue.uploads import Upload, receive
 from engine.errors import InvalidInputError, ModelUnavailableError
 from engine.i18n import Lang, age_text, error_text, text
 from engine.models.clip import ClipEmbedder
@@ -41,6 +42,9 @@ from engine.types import (
 )
 
 log = logging.getLogger(__name__)
+ACTIVE_CATALOGUE = "active-catalogue.txt"  # in the data directory: the uploaded catalogue being served
+UPLOADS = "uploads"  # in the data directory: uploaded catalogues, one folder each
+SNAPSHOT_EVERY_S = 5.0  # while indexing, search catches up with what is indexed this often
 MAX_PREFIX = 100  # characters of a half-typed query worth completing
 
 
@@ -60,6 +64,7 @@ class ShopLens:
         self._ready = threading.Event()
         self._retention: threading.Event | None = None
         self._reach = Reachability(hub=True, whisper=True)
+        self._refreshed_at = 0.0
 
     @cached_property
     def store(self) -> ProductStore:
@@ -179,7 +184,7 @@ class ShopLens:
         report = None
         try:
             if self._photo_reason is not None:
-                self.engine.use_products(load_catalogue(self.settings.catalog).products)  # words only
+                self.engine.use_products(load_catalogue(self.catalogue_path).products)  # words only
             elif self.settings.index_on_start:
                 report = self.index_catalogue()
             else:
@@ -194,24 +199,76 @@ class ShopLens:
             self._ready.set()
         return report
 
+    @property
+    def catalogue_path(self) -> Path:
+        """The catalogue being served: SHOPLENS_CATALOG, unless a shop owner uploaded one (see :meth:`serve_catalogue`)."""
+        chosen = self.settings.data_dir / ACTIVE_CATALOGUE
+        if chosen.is_file():
+            path = Path(chosen.read_text(encoding="utf-8").strip())
+            if path.is_file():
+                return path
+        return Path(self.settings.catalog)
+
     def index_catalogue(self, *, progress: bool = True) -> IndexReport | None:
         """Bring the index in line with the catalogue file, holding the data directory's writer lock.
 
         When another process (``python -m engine.index``) is writing, this does not wait: the app
         serves what is indexed and picks up that process's work when it finishes.
         """
+        path = self.catalogue_path
         try:
             with WriterLock(self.settings.data_dir, "ShopLens app, indexing its catalogue").acquire():
-                report = self.indexer.sync(load_catalogue(self.settings.catalog), progress=progress)
+                report = self.indexer.sync(load_catalogue(path), progress=progress, on_progress=self._progress)
         except WriterBusyError as busy:
-            log.warning("not indexing at start: %s", busy)
+            log.warning("not indexing now: %s", busy)
             report = None
+        finally:
+            self._indexing = None
+        self.engine.catalogue_path = path
         self.engine.refresh()
         if "personal" in self.__dict__:
             self.personal.refresh()
         if "reviews" in self.__dict__:
             self.reviews.refresh()
         return report
+
+    def _progress(self, done: int, total: int) -> None:
+        """Called by the indexer after each batch: the page shows it, and search covers what is done."""
+        self._indexing = (done, total)
+        if self._ready.is_set() or self._refreshed_at + SNAPSHOT_EVERY_S < time.monotonic():
+            self._refreshed_at = time.monotonic()
+            self.engine.refresh()
+
+    # --- a shop owner's own catalogue -----------------------------------------------------------
+    def receive_catalogue(self, catalogue_file: str | Path, images_zip: str | Path | None) -> Upload:
+        """Unpack and check an uploaded catalogue (nothing is indexed yet); the report lists refused rows."""
+        files = [self.check_upload(catalogue_file), self.check_upload(images_zip) if images_zip else None]
+        return receive(files[0], files[1], self.settings.data_dir / UPLOADS)
+
+    def serve_catalogue(self, path: str | Path | None) -> None:
+        """Index ``path`` (None: the bundled demo catalogue) in the background and serve it when ready.
+
+        The choice is remembered in the data directory, so a restart serves the same catalogue.
+        """
+        chosen = self.settings.data_dir / ACTIVE_CATALOGUE
+        if path is None:
+            chosen.unlink(missing_ok=True)
+        else:
+            chosen.write_text(str(Path(path).resolve()), encoding="utf-8")
+        self._ready.clear()
+        self._indexing = (0, 0)
+        threading.Thread(target=self._serve_new_catalogue, name="shoplens-catalogue", daemon=True).start()
+
+    def _serve_new_catalogue(self) -> None:
+        try:
+            self.index_catalogue(progress=False)
+            if "personal" in self.__dict__:
+                self.personal.refresh()
+        except Exception:  # the shop keeps serving the index it has; the reason goes to the log
+            log.exception("indexing the new catalogue failed")
+        finally:
+            self._indexing = None
+            self._ready.set()
 
     def stop(self) -> None:
         """Stop background work (the daily retention sweep)."""

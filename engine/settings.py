@@ -78,6 +78,12 @@ class Settings(BaseSettings):
     port: int | None = Field(None, description="Port of the web app (Gradio's default if empty).")
     log_level: str = Field("INFO", description="Python logging level.")
 
+    admin_token: str | None = Field(
+        None, repr=False,
+        description="When set, the page has a \"Your catalogue\" section where whoever gives this token can upload and serve "
+        "a catalogue.",
+    )  # fmt: skip
+
     # --- shoppers, reviews and privacy --------------------------------------------------------
     secret_key: str | None = Field(
         None, repr=False,
@@ -91,7 +97,7 @@ class Settings(BaseSettings):
     reviews_in_product_model: bool = Field(True, description="Review stars, count, sentiment and aspects in the product vector G.")
     max_review_chars: int = Field(2000, ge=50, le=20000, description="Longest review text accepted.")
 
-    @field_validator("clip_config_dir", "model_cache_dir", "whisper_language", "chroma_url", "host", "port", "secret_key",
+    @field_validator("clip_config_dir", "model_cache_dir", "whisper_language", "chroma_url", "host", "port", "secret_key", "admin_token",
                      mode="before")  # fmt: skip
     @classmethod
     def _empty_is_none(cls, value: object) -> object:

@@ -199,7 +199,8 @@ class SearchResult:
     corrected: str | None = None  # the typed text as corrected ("Showing results for ..."), if it changed
     expansions: list[Expansion] = field(default_factory=list)  # synonyms that were searched too
     browsed: bool = False  # no words or photo: the catalogue was browsed under the filters
-    matching: int | None = None  # when browsing: how many products meet the filters (the pool is the best of them)
+    matching: int | None = None  # how many products meet the filters (the pool is the best of them)
+    version: int = 0  # the catalogue snapshot every hit came from
     notices: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # engine.i18n text keys, with values
     timings: dict[str, float] = field(default_factory=dict)  # seconds: speech, embedding, vector_search, lexical, rest
 

@@ -1,9 +1,16 @@
+import logging
+
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
+from engine.catalogue.images import load_image
+from engine.catalogue.products import load_catalogue
 from engine.errors import ModelUnavailableError
+from engine.models import clip
 from engine.models.clip import ClipEmbedder
+from tests.conftest import write_catalogue
 
 
 def test_text_and_image_vectors_are_unit_float32_in_one_space(make_settings):
@@ -45,12 +52,10 @@ def test_random_weights_are_seeded_so_restarts_agree(make_settings):
 
 
 def test_local_checkpoint_is_used_and_named_in_the_space(make_settings, tmp_path):
-    import torch
-
-    source = ClipEmbedder(make_settings(random_seed=7))
+    source = ClipEmbedder(make_settings(random_seed=7, clip_runtime="torch"))  # the runtime is not the point here
     checkpoint = tmp_path / "tiny.pt"
     torch.save(source._clip.model.state_dict(), checkpoint)
-    loaded = ClipEmbedder(make_settings(clip_pretrained=str(checkpoint)))
+    loaded = ClipEmbedder(make_settings(clip_pretrained=str(checkpoint), clip_runtime="torch"))
     np.testing.assert_allclose(loaded.embed_texts(["lamp"]), source.embed_texts(["lamp"]), atol=1e-6)
     assert loaded.space.model_id.startswith("open_clip:shoplens-tiny:tiny.pt:")
 
@@ -64,3 +69,85 @@ def test_unloadable_model_gives_one_clear_line(make_settings, overrides, message
     with pytest.raises(ModelUnavailableError, match=message) as caught:
         embedder.embed_texts(["a"])
     assert "\n" not in str(caught.value)
+
+
+# --- runtimes ---------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def catalogue_inputs(tmp_path_factory) -> tuple[list[str], list[Image.Image]]:
+    """Texts and images of a drawn catalogue, plus a few harder ones."""
+    products = load_catalogue(write_catalogue(tmp_path_factory.mktemp("shop"), count=16)).products
+    texts = [product.embedding_text() for product in products] + ["跑步鞋", "x" * 5000, "a"]
+    images = [load_image(product.image, max_bytes=10**7, max_pixels=10**7) for product in products]
+    noise = np.random.default_rng(1).integers(0, 256, size=(90, 120, 3), dtype=np.uint8)
+    return texts, [*images, Image.fromarray(noise), Image.new("RGB", (30, 300), "blue")]
+
+
+@pytest.mark.parametrize("runtime", ["onnx", "onnx-int8"])
+def test_fast_runtimes_agree_with_fp32_torch_in_the_same_space(make_settings, catalogue_inputs, runtime):
+    texts, images = catalogue_inputs
+    reference = ClipEmbedder(make_settings(clip_runtime="torch"))
+    fast = ClipEmbedder(make_settings(clip_runtime=runtime))
+    assert (reference.runtime, fast.runtime) == ("torch", runtime)
+    assert fast.space == reference.space  # the runtime is not part of the vector space
+    for embed in ("embed_texts", "embed_images"):
+        inputs = texts if embed == "embed_texts" else images
+        expected, got = getattr(reference, embed)(inputs), getattr(fast, embed)(inputs)
+        assert got.dtype == np.float32 and got.shape == expected.shape
+        np.testing.assert_allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
+        assert (got * expected).sum(axis=1).min() >= 0.99
+
+
+def test_preprocessed_pixels_embed_like_images(make_settings, catalogue_inputs):
+    embedder = ClipEmbedder(make_settings(batch_size=4))
+    _, images = catalogue_inputs
+    pixels = torch.stack([embedder.preprocess(image) for image in images])
+    embedder.calls = 0
+    np.testing.assert_allclose(embedder.embed_pixels(pixels), embedder.embed_images(images), atol=1e-6)
+    assert embedder.calls == 2 * 5  # 18 images in batches of 4, twice
+
+
+def test_export_is_cached_and_reused_after_a_restart(make_settings, tmp_path, monkeypatch):
+    settings = make_settings(model_cache_dir=tmp_path / "cache")
+    first = ClipEmbedder(settings)
+    assert first.runtime == "onnx-int8"
+    (folder,) = (tmp_path / "cache" / "clip-onnx").iterdir()
+    assert sorted(path.name for path in folder.iterdir()) == ["image.onnx", "text.onnx"]
+
+    def no_export(*args, **kwargs):
+        raise AssertionError("exported again")
+
+    monkeypatch.setattr(clip, "export_towers", no_export)
+    restarted = ClipEmbedder(settings)
+    assert restarted.runtime == "onnx-int8"
+    np.testing.assert_array_equal(restarted.embed_texts(["lamp"]), first.embed_texts(["lamp"]))
+
+
+def test_cache_is_keyed_by_model_weights_and_runtime(make_settings, tmp_path):
+    def folder(**overrides):
+        return ClipEmbedder(make_settings(**overrides))._onnx_folder(overrides.pop("clip_runtime", "onnx-int8"))
+
+    checkpoint = tmp_path / "tiny.pt"
+    checkpoint.write_bytes(b"weights")
+    base = folder()
+    assert folder() == base
+    assert len({base, folder(random_seed=1), folder(clip_model="shoplens-tiny-wide"), folder(clip_runtime="onnx"),
+                folder(clip_pretrained=str(checkpoint))}) == 5  # fmt: skip
+    with_checkpoint = folder(clip_pretrained=str(checkpoint))
+    checkpoint.write_bytes(b"retrained weights")
+    assert folder(clip_pretrained=str(checkpoint)) != with_checkpoint
+
+
+@pytest.mark.parametrize("failure", ["disagrees", "cannot export"])
+def test_a_runtime_that_cannot_serve_falls_back_to_fp32_torch(make_settings, tmp_path, monkeypatch, caplog, failure):
+    if failure == "disagrees":
+        monkeypatch.setattr(clip, "SAME_SPACE", 1.01)
+        settings = make_settings()
+    else:
+        monkeypatch.setattr(clip, "export_towers", lambda *args, **kwargs: 1 / 0)
+        settings = make_settings(model_cache_dir=tmp_path / "empty")
+    with caplog.at_level(logging.WARNING, logger="engine.models.clip"):
+        embedder = ClipEmbedder(settings)
+        vectors = embedder.embed_texts(["lamp"])
+    reference = ClipEmbedder(make_settings(clip_runtime="torch")).embed_texts(["lamp"])
+    assert embedder.runtime == "torch" and "CLIP runs in torch fp32" in caplog.text
+    np.testing.assert_allclose(vectors, reference, atol=1e-6)

@@ -1,7 +1,12 @@
 import json
+import os
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
 
+import numpy as np
 import pytest
 
 from engine.catalogue.indexer import Indexer
@@ -16,6 +21,34 @@ def build(settings):
     embedder = ClipEmbedder(settings)
     store = ProductStore(settings, embedder.space)
     return embedder, store, Indexer(settings, embedder, store)
+
+
+_open_listeners: list[list[Path]] = []
+
+
+def _on_audit(event: str, args: tuple) -> None:
+    if event == "open" and _open_listeners and isinstance(args[0], str | bytes | os.PathLike):
+        for listener in _open_listeners:
+            listener.append(Path(os.fsdecode(args[0])))
+
+
+@pytest.fixture(scope="session")
+def _audit_hook() -> None:
+    sys.addaudithook(_on_audit)  # audit hooks cannot be removed: one for the session, idle without listeners
+
+
+@pytest.fixture
+def opened(_audit_hook) -> Iterator[list[Path]]:
+    """Every file Python opens while the test runs, in any thread (the ``open`` audit event)."""
+    paths: list[Path] = []
+    _open_listeners.append(paths)
+    yield paths
+    _open_listeners.remove(paths)
+
+
+def images_in(paths: list[Path], catalogue_path: Path) -> list[str]:
+    folder = catalogue_path.parent / "images"
+    return sorted(path.name for path in paths if path.parent == folder)
 
 
 def test_second_index_of_the_same_catalogue_embeds_nothing(store_settings, catalogue_path):
@@ -48,16 +81,16 @@ def test_changed_rows_and_images_are_re_embedded_and_removed_products_deleted(ma
 def test_interrupted_index_resumes_without_losing_or_duplicating(store_settings, catalogue_path):
     settings = store_settings()
     embedder, store, indexer = build(settings)
-    real_embed_images = embedder.embed_images
+    real_embed_pixels = embedder.embed_pixels
     batches = {"seen": 0}
 
-    def interrupted_after_two_batches(images):
+    def interrupted_after_two_batches(pixels):
         batches["seen"] += 1
         if batches["seen"] == 3:
             raise KeyboardInterrupt  # what Ctrl-C does mid-run
-        return real_embed_images(images)
+        return real_embed_pixels(pixels)
 
-    embedder.embed_images = interrupted_after_two_batches
+    embedder.embed_pixels = interrupted_after_two_batches
     with pytest.raises(KeyboardInterrupt):
         indexer.sync(load_catalogue(catalogue_path), progress=False)
     assert store.count() == 8 and store._collection.count() == 16  # two whole batches, nothing half-written
@@ -73,9 +106,77 @@ def test_half_written_product_is_repaired(make_settings, catalogue_path):
     embedder, store, indexer = build(make_settings())
     indexer.sync(load_catalogue(catalogue_path), progress=False)
     store._collection.delete(ids=["p005#text"])  # e.g. a crash in an older version or a manual edit
-    assert "p005" not in store.indexed_hashes() and "p005" in store.stored_product_ids()
+    assert "p005" not in store.versions() and "p005" in store.stored_product_ids()
     report = indexer.sync(load_catalogue(catalogue_path), progress=False)
     assert (report.updated, report.added) == (1, 0) and store._collection.count() == 24
+
+
+def test_unchanged_catalogue_is_re_indexed_without_opening_an_image(store_settings, catalogue_path, opened):
+    embedder, store, indexer = build(store_settings())
+    indexer.sync(load_catalogue(catalogue_path), progress=False)
+    assert len(images_in(opened, catalogue_path)) == 24  # each image read twice: hashed, then decoded
+    opened.clear()
+    embedder.calls = 0
+    report = indexer.sync(load_catalogue(catalogue_path), progress=False)
+    assert (report.unchanged, embedder.calls) == (12, 0)
+    assert images_in(opened, catalogue_path) == []
+
+
+def test_touched_but_identical_image_is_hashed_again_not_re_embedded(store_settings, catalogue_path, opened):
+    embedder, store, indexer = build(store_settings())
+    indexer.sync(load_catalogue(catalogue_path), progress=False)
+    image = catalogue_path.parent / "images" / "p003.png"
+    stat = image.stat()
+    os.utime(image, ns=(stat.st_atime_ns, stat.st_mtime_ns + 5_000_000_000))  # `touch`: same bytes, new mtime
+    opened.clear()
+    embedder.calls = 0
+    report = indexer.sync(load_catalogue(catalogue_path), progress=False)
+    assert (report.unchanged, report.updated, embedder.calls) == (12, 0, 0)
+    assert images_in(opened, catalogue_path) == ["p003.png"]  # read to hash it, not decoded
+    assert store.versions()["p003"].image.mtime_ns == stat.st_mtime_ns + 5_000_000_000
+    opened.clear()
+    indexer.sync(load_catalogue(catalogue_path), progress=False)
+    assert images_in(opened, catalogue_path) == []  # the new stamp was kept
+
+
+def test_changed_image_is_re_embedded_with_its_new_stamp(make_settings, catalogue_path, opened):
+    embedder, store, indexer = build(make_settings())
+    indexer.sync(load_catalogue(catalogue_path), progress=False)
+    image = catalogue_path.parent / "images" / "p004.png"
+    before = store.vectors(["p004"], "image")["p004"]
+    draw_product(image, "black", "circle")
+    opened.clear()
+    embedder.calls = 0
+    report = indexer.sync(load_catalogue(catalogue_path), progress=False)
+    assert (report.updated, report.unchanged, embedder.calls) == (1, 11, 2)
+    assert images_in(opened, catalogue_path) == ["p004.png", "p004.png"]  # hashed, then decoded
+    assert store.versions()["p004"].image.size == image.stat().st_size
+    assert not np.allclose(store.vectors(["p004"], "image")["p004"], before)
+
+
+def test_next_batch_is_decoded_in_threads_while_the_model_embeds(make_settings, catalogue_path):
+    embedder, store, indexer = build(make_settings(batch_size=4))
+    real_preprocess, real_embed_pixels = embedder.preprocess, embedder.embed_pixels
+    lock, prepared, threads = threading.Lock(), [], set()
+    next_batch_started, waited = threading.Event(), []
+
+    def preprocess(image):
+        with lock:
+            prepared.append(image)
+            threads.add(threading.current_thread().name)
+            if len(prepared) > 4:
+                next_batch_started.set()
+        return real_preprocess(image)
+
+    def embed_pixels(pixels):
+        if not waited:  # the first batch waits at the model until the second one is being prepared
+            waited.append(next_batch_started.wait(timeout=60))
+        return real_embed_pixels(pixels)
+
+    embedder.preprocess, embedder.embed_pixels = preprocess, embed_pixels
+    report = indexer.sync(load_catalogue(catalogue_path), progress=False)
+    assert waited == [True] and report.added == 12 and len(prepared) == 12
+    assert threads and all(name.startswith("shoplens-images") for name in threads)
 
 
 def test_bad_images_are_skipped_and_reported_not_fatal(make_settings, tmp_path):

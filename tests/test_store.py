@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from engine.catalogue.products import load_catalogue
-from engine.catalogue.store import ProductStore, record_id
+from engine.catalogue.products import ImageStamp, load_catalogue
+from engine.catalogue.store import ContentVersion, ProductStore, record_id
 from engine.errors import IndexMismatchError, StoreUnavailableError
 from engine.models.clip import VectorSpace
 
@@ -21,17 +21,38 @@ def filled(store_settings, catalogue_path):
     products = load_catalogue(catalogue_path).products
     store = ProductStore(store_settings(), SPACE)
     images, texts = unit_rows(len(products), seed=1), unit_rows(len(products), seed=2)
-    store.upsert(products, images, texts, [f"h{i}" for i in range(len(products))])
+    store.upsert(products, images, texts, versions(len(products)))
     return store, products, images, texts
+
+
+def versions(count: int) -> list[ContentVersion]:
+    return [ContentVersion(f"h{i}", ImageStamp(f"d{i}", 100 + i, 1_764_000_000_123_456_789 + i)) for i in range(count)]
 
 
 def test_upsert_is_idempotent_with_deterministic_ids(filled):
     store, products, images, texts = filled
-    store.upsert(products, images, texts, [f"h{i}" for i in range(len(products))])
+    store.upsert(products, images, texts, versions(len(products)))
     assert store.count() == len(products)
     assert store._collection.count() == 2 * len(products)
     assert set(store._collection.get(include=[])["ids"]) == {record_id(p.id, k) for p in products for k in ("image", "text")}
-    assert store.indexed_hashes()["p004"] == "h4"
+    assert store.versions()["p004"] == versions(5)[4]
+
+
+def test_restamp_changes_only_the_image_stamp(filled):
+    store, products, images, _ = filled
+    stamp = ImageStamp("d4", 999, 1_800_000_000_000_000_001)
+    store.restamp({"p004": stamp})
+    assert store.versions()["p004"] == ContentVersion("h4", stamp)
+    assert store.versions()["p003"] == versions(4)[3]
+    np.testing.assert_allclose(store.vectors(["p004"], "image")["p004"], images[4], atol=1e-6)
+    assert store.products(["p004"])["p004"] == products[4]
+
+
+def test_records_without_an_image_stamp_read_as_unstamped(filled):
+    store, products, images, texts = filled
+    store.delete(["p000"])
+    store.upsert(products[:1], images[:1], texts[:1], [ContentVersion("h-old")])
+    assert store.versions()["p000"] == ContentVersion("h-old", None)
 
 
 def test_query_returns_cosine_similarity_best_first(filled):
@@ -72,7 +93,7 @@ def test_reopening_with_another_model_or_dimension_is_refused(filled, store_sett
     with pytest.raises(IndexMismatchError, match="dim 16"):
         ProductStore(store_settings(), VectorSpace("test-model", 16))
     with pytest.raises(IndexMismatchError, match="shape"):
-        store.upsert(products[:1], unit_rows(1, dim=16), unit_rows(1, dim=16), ["x"])
+        store.upsert(products[:1], unit_rows(1, dim=16), unit_rows(1, dim=16), [ContentVersion("x")])
     assert store.count() == len(products)  # nothing lost to the refused writes
 
 

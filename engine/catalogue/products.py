@@ -75,12 +75,42 @@ class Product(BaseModel):
         parts = [self.title, self.colour, self.category, self.brand, ", ".join(self.tags), self.description]
         return ". ".join(part for part in parts if part)
 
-    def content_hash(self) -> str:
-        """Changes whenever the row or the image bytes change; drives incremental indexing."""
+    def content_hash(self, image_digest: str | None = None) -> str:
+        """Changes whenever the row or the image bytes change; drives incremental indexing.
+
+        Pass the image's :func:`file_digest` when it is already known, so the image is not read again.
+        """
         digest = hashlib.sha256(self.model_dump_json(exclude={"image"}).encode())
         digest.update(self.image.name.encode())
-        digest.update(self.image.read_bytes())
+        digest.update((image_digest or file_digest(self.image)).encode())
         return digest.hexdigest()[:32]
+
+
+def file_digest(path: Path) -> str:
+    """SHA-256 of a file's bytes (reads the whole file)."""
+    with path.open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class ImageStamp:
+    """An image file's digest with the size and modification time it had when it was hashed.
+
+    While size and mtime stay the same the file is taken as unchanged and not read again (the rule
+    ``make`` and ``rsync`` use); any change of either is checked by hashing the bytes.
+    """
+
+    digest: str
+    size: int
+    mtime_ns: int
+
+    @classmethod
+    def of(cls, path: Path, known: ImageStamp | None = None) -> ImageStamp:
+        """The stamp of ``path`` now; reuses ``known``'s digest when size and mtime still match it."""
+        stat = path.stat()
+        if known is not None and (known.size, known.mtime_ns) == (stat.st_size, stat.st_mtime_ns):
+            return known
+        return cls(file_digest(path), stat.st_size, stat.st_mtime_ns)
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,9 @@
 
 One collection, cosine space, two records per product with deterministic ids: ``<id>#image`` (the
 CLIP image vector) and ``<id>#text`` (the CLIP text vector, whose document is the product as JSON).
-Both carry the product's content hash and the fields filters use. The collection's metadata records
-the vector space (model and dimension); opening it with another space is refused, never mixed.
+Both carry the product's content hash, its image file's digest, size and mtime (so an unchanged image
+is not read again to hash it), and the fields filters use. The collection's metadata records the
+vector space (model and dimension); opening it with another space is refused, never mixed.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-from engine.catalogue.products import Product
+from engine.catalogue.products import ImageStamp, Product
 from engine.errors import IndexMismatchError, StoreUnavailableError
 from engine.models.clip import VectorSpace
 from engine.settings import Settings
@@ -30,6 +31,14 @@ PAGE = 2000
 
 def record_id(product_id: str, kind: Kind) -> str:
     return f"{product_id}#{kind}"
+
+
+@dataclass(frozen=True)
+class ContentVersion:
+    """What the index holds of a product's content: the hash that decides re-embedding, and the image's stamp."""
+
+    content_hash: str
+    image: ImageStamp | None = None  # None for records written before image stamps were kept
 
 
 @dataclass(frozen=True)
@@ -103,7 +112,7 @@ class ProductStore:
 
     # --- writing --------------------------------------------------------------------------------
     def upsert(self, products: Sequence[Product], image_vectors: np.ndarray, text_vectors: np.ndarray,
-               hashes: Sequence[str]) -> None:  # fmt: skip
+               versions: Sequence[ContentVersion]) -> None:  # fmt: skip
         """Write both records of each product in one call, so an interruption never leaves half a product."""
         for vectors in (image_vectors, text_vectors):
             if vectors.shape != (len(products), self.space.dim):
@@ -111,14 +120,21 @@ class ProductStore:
                     f"Refusing vectors of shape {vectors.shape}; this index takes dim {self.space.dim}."
                 )
         ids, embeddings, metadatas, documents = [], [], [], []
-        for product, image_vector, text_vector, content_hash in zip(products, image_vectors, text_vectors, hashes):
+        for product, image_vector, text_vector, version in zip(products, image_vectors, text_vectors, versions):
             for kind, vector in (("image", image_vector), ("text", text_vector)):
                 ids.append(record_id(product.id, kind))
                 embeddings.append(vector)
-                metadatas.append(_metadata(product, kind, content_hash))
+                metadatas.append(_metadata(product, kind, version))
                 documents.append(product.model_dump_json())
         if ids:
             self._collection.upsert(ids=ids, embeddings=np.stack(embeddings), metadatas=metadatas, documents=documents)
+
+    def restamp(self, stamps: dict[str, ImageStamp]) -> None:
+        """Record new image stamps (same digest, new size or mtime) without touching vectors or documents."""
+        ids = [record_id(pid, kind) for pid in stamps for kind in KINDS]
+        metadatas = [_image_metadata(stamp) for stamp in stamps.values() for _ in KINDS]
+        for start in range(0, len(ids), PAGE):
+            self._collection.update(ids=ids[start : start + PAGE], metadatas=metadatas[start : start + PAGE])
 
     def delete(self, product_ids: Iterable[str]) -> None:
         ids = [record_id(pid, kind) for pid in product_ids for kind in KINDS]
@@ -135,14 +151,18 @@ class ProductStore:
     # --- reading --------------------------------------------------------------------------------
     def count(self) -> int:
         """Products fully indexed (both vectors present)."""
-        return len(self.indexed_hashes())
+        return len(self.versions())
 
-    def indexed_hashes(self) -> dict[str, str]:
-        """Content hash of every product whose image and text records agree."""
-        seen: dict[str, dict[str, str]] = {}
+    def versions(self) -> dict[str, ContentVersion]:
+        """The indexed version of every product whose image and text records agree."""
+        seen: dict[str, dict[str, dict[str, Any]]] = {}
         for _, metadata in self._records(include=["metadatas"]):
-            seen.setdefault(metadata["product_id"], {})[metadata["kind"]] = metadata["hash"]
-        return {pid: kinds["text"] for pid, kinds in seen.items() if "text" in kinds and kinds.get("image") == kinds["text"]}
+            seen.setdefault(metadata["product_id"], {})[metadata["kind"]] = metadata
+        return {
+            pid: _version(kinds["text"])
+            for pid, kinds in seen.items()
+            if "text" in kinds and "image" in kinds and kinds["image"]["hash"] == kinds["text"]["hash"]
+        }
 
     def stored_product_ids(self) -> set[str]:
         """Every product with at least one record (complete or not)."""
@@ -188,12 +208,25 @@ class ProductStore:
         return {rid.rsplit("#", 1)[0]: Product.model_validate_json(doc) for rid, doc in zip(got["ids"], got["documents"])}
 
 
-def _metadata(product: Product, kind: Kind, content_hash: str) -> dict[str, Any]:
+def _metadata(product: Product, kind: Kind, version: ContentVersion) -> dict[str, Any]:
     return {
-        "product_id": product.id, "kind": kind, "hash": content_hash, "category": product.category,
+        "product_id": product.id, "kind": kind, "hash": version.content_hash, "category": product.category,
         "price": float(product.price), "rating": float(product.rating if product.rating is not None else -1),
-        "colour": product.colour, "brand": product.brand,
+        "colour": product.colour, "brand": product.brand, **_image_metadata(version.image),
     }  # fmt: skip
+
+
+def _image_metadata(stamp: ImageStamp | None) -> dict[str, Any]:
+    if stamp is None:
+        return {}
+    return {"image_digest": stamp.digest, "image_size": stamp.size, "image_mtime_ns": stamp.mtime_ns}
+
+
+def _version(metadata: dict[str, Any]) -> ContentVersion:
+    if "image_digest" not in metadata:
+        return ContentVersion(metadata["hash"])
+    stamp = ImageStamp(metadata["image_digest"], metadata["image_size"], metadata["image_mtime_ns"])
+    return ContentVersion(metadata["hash"], stamp)
 
 
 def _and(conditions: list[dict[str, Any]]) -> dict[str, Any]:

@@ -3,17 +3,31 @@
 The model loads on first use (or on :meth:`ClipEmbedder.warm_up`), once, behind a lock, and is then
 shared by indexing and search. Every vector leaving this module is float32 and L2-normalised, so a
 dot product is a cosine similarity.
+
+open_clip always builds the model, loads its weights, preprocesses images and tokenises text. What
+runs the two towers' forward passes on a CPU is ``SHOPLENS_CLIP_RUNTIME``: fp32 torch, or ONNX
+Runtime with fp32 or INT8 weights (the default). For ONNX Runtime both towers are exported once with
+``torch.onnx`` and cached on disk, keyed by model, weights, runtime and library versions, so a restart
+only loads them. The runtime is not part of the vector space: at every load the runtime's vectors are
+compared with fp32 torch's, and a runtime that does not reach a cosine of :data:`SAME_SPACE` is not
+used (CLIP falls back to torch, with a warning). So an index built with one runtime serves queries
+embedded by another, and switching runtimes needs no re-index.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+import re
+import tempfile
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import torch
@@ -25,6 +39,10 @@ from engine.settings import Settings
 
 log = logging.getLogger(__name__)
 
+Tower = Literal["text", "image"]
+SAME_SPACE = 0.99  # least cosine with fp32 torch for a runtime's vectors to count as the same space
+PROBE_TEXTS = ["red running shoes", "跑步鞋", "a wooden kitchen table with four chairs, a lamp and a rug " * 8]
+
 
 @dataclass(frozen=True)
 class VectorSpace:
@@ -34,9 +52,19 @@ class VectorSpace:
     dim: int
 
 
+class Towers(Protocol):
+    """The forward passes of both towers: an open_clip model, or :class:`OnnxTowers`."""
+
+    def encode_text(self, tokens: torch.Tensor) -> torch.Tensor: ...
+
+    def encode_image(self, pixels: torch.Tensor) -> torch.Tensor: ...
+
+
 @dataclass
 class _LoadedClip:
-    model: Any
+    model: Any  # the open_clip model, fp32 torch
+    towers: Towers  # what runs the forward passes: ``model`` itself, or ONNX Runtime
+    runtime: str
     preprocess: Callable[[Image.Image], torch.Tensor]
     tokenizer: Callable[[Sequence[str]], torch.Tensor]
     device: str
@@ -65,6 +93,11 @@ class ClipEmbedder:
         if self.pretrained and Path(self.pretrained).is_file():
             weights = f"{Path(weights).name}:{Path(weights).stat().st_size}"
         return VectorSpace(model_id=f"open_clip:{self.settings.clip_model}:{weights}", dim=self._clip.dim)
+
+    @property
+    def runtime(self) -> str:
+        """What runs the forward passes: ``torch``, ``onnx`` or ``onnx-int8`` (after any fallback)."""
+        return self._clip.runtime
 
     @property
     def _clip(self) -> _LoadedClip:
@@ -102,8 +135,58 @@ class ClipEmbedder:
             dim = int(model.encode_text(tokenizer(["probe"]).to(device)).shape[-1])
         if pretrained is None:
             log.warning("CLIP %s has RANDOM weights: search results are meaningless (fine for tests).", name)
-        log.info("CLIP %s ready in %.1f s (dim %d)", name, time.perf_counter() - started, dim)
-        return _LoadedClip(model, preprocess, tokenizer, device, dim)
+        towers, runtime = self._runtime(model, _probes(preprocess, tokenizer), device)
+        log.info("CLIP %s ready in %.1f s (dim %d, %s)", name, time.perf_counter() - started, dim, runtime)
+        return _LoadedClip(model, towers, runtime, preprocess, tokenizer, device, dim)
+
+    def _runtime(self, model: Any, probes: dict[Tower, torch.Tensor], device: str) -> tuple[Towers, str]:
+        """The towers of the configured runtime, or the torch model itself when that runtime cannot serve."""
+        runtime = self.settings.clip_runtime
+        if runtime == "torch":
+            return model, "torch"
+        if device != "cpu":
+            log.info("CLIP runs in torch on %s (SHOPLENS_CLIP_RUNTIME=%s is for CPUs)", device, runtime)
+            return model, "torch"
+        try:
+            folder = self._onnx_folder(runtime)
+            if not folder.is_dir():
+                started = time.perf_counter()
+                log.info("exporting CLIP to ONNX (%s) in %s ...", runtime, folder)
+                export_towers(model, probes, folder, int8=runtime == "onnx-int8")
+                log.info("CLIP exported in %.1f s", time.perf_counter() - started)
+            towers = OnnxTowers(folder, threads=torch.get_num_threads(), item_by_item=runtime == "onnx-int8")
+            agreement = _agreement(model, towers, probes)
+        except Exception as error:  # an exporter or runtime that cannot handle this model
+            log.warning("CLIP runs in torch fp32: %s failed (%s)", runtime, brief(error))
+            return model, "torch"
+        cosines = ", ".join(f"{tower} {cosine:.4f}" for tower, cosine in agreement.items())
+        if min(agreement.values()) < SAME_SPACE:
+            log.warning("CLIP runs in torch fp32: %s vectors are too far from fp32 torch's (least cosine %s; need %.2f)",
+                        runtime, cosines, SAME_SPACE)  # fmt: skip
+            return model, "torch"
+        log.info("CLIP runs in ONNX Runtime (%s; least cosine with fp32 torch: %s)", runtime, cosines)
+        return towers, runtime
+
+    def _onnx_folder(self, runtime: str) -> Path:
+        """Where the exported towers of this model, weights and runtime are cached."""
+        import onnxruntime
+        import open_clip
+
+        name, pretrained = self.settings.clip_model, self.pretrained
+        if pretrained is None:
+            weights = f"random-seed{self.settings.random_seed}"
+        elif Path(pretrained).is_file():
+            stat = Path(pretrained).stat()
+            weights = f"{Path(pretrained).resolve()}:{stat.st_size}:{stat.st_mtime_ns}"
+        else:
+            weights = pretrained
+        identity = {
+            "model": name, "config": open_clip.get_model_config(name), "weights": weights, "runtime": runtime,
+            "versions": [torch.__version__, open_clip.__version__, onnxruntime.__version__],
+        }  # fmt: skip
+        digest = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:16]
+        root = self.settings.model_cache_dir or Path.home() / ".cache" / "shoplens"
+        return root / "clip-onnx" / f"{re.sub(r'[^A-Za-z0-9._-]+', '-', name)}-{runtime}-{digest}"
 
     def warm_up(self) -> None:
         """Load the model and run both towers once."""
@@ -112,20 +195,28 @@ class ClipEmbedder:
 
     def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
         clip = self._clip
-        return self._batched(list(texts), lambda batch: clip.model.encode_text(clip.tokenizer(batch).to(clip.device)))
+        return self._batched(list(texts), lambda batch: clip.towers.encode_text(clip.tokenizer(batch).to(clip.device)))
 
     def embed_images(self, images: Sequence[Image.Image]) -> np.ndarray:
         """RGB images (see :mod:`engine.catalogue.images` for turning uploads into those)."""
         clip = self._clip
 
         def encode(batch: list[Image.Image]) -> torch.Tensor:
-            pixels = torch.stack([clip.preprocess(image) for image in batch]).to(clip.device)
-            return clip.model.encode_image(pixels)
+            return clip.towers.encode_image(torch.stack([clip.preprocess(image) for image in batch]).to(clip.device))
 
         return self._batched(list(images), encode)
 
-    def _batched(self, items: list, encode: Callable[[list], torch.Tensor]) -> np.ndarray:
-        if not items:
+    def preprocess(self, image: Image.Image) -> torch.Tensor:
+        """One RGB image as the image tower's input; thread-safe, so a pipeline can prepare images in threads."""
+        return self._clip.preprocess(image)
+
+    def embed_pixels(self, pixels: torch.Tensor) -> np.ndarray:
+        """Images already turned into the tower's input by :meth:`preprocess`, stacked."""
+        clip = self._clip
+        return self._batched(pixels, lambda batch: clip.towers.encode_image(batch.to(clip.device)))
+
+    def _batched(self, items: Sequence | torch.Tensor, encode: Callable[[Any], torch.Tensor]) -> np.ndarray:
+        if not len(items):
             return np.zeros((0, self._clip.dim), dtype=np.float32)
         chunks = []
         size = self.settings.batch_size
@@ -135,3 +226,112 @@ class ClipEmbedder:
                 features = encode(items[start : start + size]).float()
                 chunks.append(torch.nn.functional.normalize(features, dim=-1).cpu().numpy())
         return np.concatenate(chunks).astype(np.float32, copy=False)
+
+
+# --- ONNX Runtime ------------------------------------------------------------------------------------
+class OnnxTowers:
+    """Both towers' forward passes in ONNX Runtime, called like an open_clip model's.
+
+    With ``item_by_item`` each input runs on its own. Dynamic INT8 quantisation takes its activation
+    scale from the whole input, so in a batch one item's vector would depend on its neighbours; one at
+    a time, an image or text embeds the same in any batch (as a query and in the index), and on a CPU
+    a loop over items costs about what the batch does.
+    """
+
+    def __init__(self, folder: Path, *, threads: int, item_by_item: bool) -> None:
+        self._sessions = {tower: _session(folder / f"{tower}.onnx", threads) for tower in ("text", "image")}
+        self._item_by_item = item_by_item
+
+    def encode_text(self, tokens: torch.Tensor) -> torch.Tensor:
+        return self._run("text", tokens)
+
+    def encode_image(self, pixels: torch.Tensor) -> torch.Tensor:
+        return self._run("image", pixels)
+
+    def _run(self, tower: Tower, inputs: torch.Tensor) -> torch.Tensor:
+        session = self._sessions[tower]
+        parts = inputs.split(1) if self._item_by_item else [inputs]
+        return torch.from_numpy(np.concatenate([session.run(None, {"inputs": part.numpy()})[0] for part in parts]))
+
+
+def _session(path: Path, threads: int):
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    # Idle threads sleep instead of spinning: search, Chroma and the indexer's image threads share these cores.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+class _Tower(torch.nn.Module):
+    """One tower of an open_clip model as a module of its own: the unit ``torch.onnx.export`` traces."""
+
+    def __init__(self, model: Any, tower: Tower) -> None:
+        super().__init__()
+        self.model, self.tower = model, tower
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        return self.model.encode_text(inputs) if self.tower == "text" else self.model.encode_image(inputs)
+
+
+def export_towers(model: Any, examples: dict[Tower, torch.Tensor], folder: Path, *, int8: bool) -> None:
+    """Write ``text.onnx`` and ``image.onnx`` into ``folder``, which appears only once both are complete.
+
+    With ``int8`` every linear layer (attention projections included) gets INT8 weights, per output
+    channel, and its input is quantised on the fly (ONNX Runtime's dynamic quantisation); patch and
+    token embeddings, attention scores, layer norms and softmax stay fp32.
+    """
+    from onnxruntime.quantization import quantize_dynamic
+
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with _quiet_exporters(), tempfile.TemporaryDirectory(dir=folder.parent, prefix=".export-") as scratch:
+        done = Path(scratch) / "towers"
+        done.mkdir()
+        for tower, example in examples.items():
+            fp32 = Path(scratch if int8 else done) / f"{tower}.onnx"
+            torch.onnx.export(
+                _Tower(model, tower).eval(), (example,), fp32, input_names=["inputs"], output_names=["features"],
+                dynamic_shapes={"inputs": {0: "batch"}}, dynamo=True, external_data=True, verbose=False,
+            )  # fmt: skip
+            if int8:
+                quantize_dynamic(fp32, done / f"{tower}.onnx", op_types_to_quantize=["MatMul"], per_channel=True)
+        try:
+            done.rename(folder)
+        except OSError:  # another process finished the same export first
+            if not folder.is_dir():
+                raise
+
+
+@contextmanager
+def _quiet_exporters() -> Iterator[None]:
+    """The exporter narrates every pass at INFO, the quantiser too (on the root logger): keep their errors only."""
+    loggers = [logging.getLogger(name) for name in ("", "onnxscript", "onnx_ir", "torch.onnx")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
+
+
+def _probes(preprocess: Callable[[Image.Image], torch.Tensor], tokenizer: Callable) -> dict[Tower, torch.Tensor]:
+    """A few texts and images, for exporting (batch > 1) and for checking a runtime against fp32 torch."""
+    noise = np.random.default_rng(0).integers(0, 256, size=(256, 256, 3), dtype=np.uint8)
+    gradient = np.broadcast_to(np.linspace(0, 255, 256, dtype=np.uint8)[:, None, None], (256, 256, 3))
+    images = [Image.new("RGB", (256, 256), "white"), Image.new("RGB", (300, 200), (200, 30, 40)),
+              Image.fromarray(noise), Image.fromarray(np.ascontiguousarray(gradient))]  # fmt: skip
+    return {"text": tokenizer(PROBE_TEXTS), "image": torch.stack([preprocess(image) for image in images])}
+
+
+def _agreement(model: Any, towers: Towers, probes: dict[Tower, torch.Tensor]) -> dict[Tower, float]:
+    """Least cosine, per tower, between ``towers``' vectors and fp32 torch's for the same inputs."""
+    cosines = {}
+    with torch.no_grad():
+        for tower, inputs in probes.items():
+            reference, candidate = (getattr(source, f"encode_{tower}")(inputs) for source in (model, towers))
+            cosines[tower] = float(torch.nn.functional.cosine_similarity(reference, candidate.float()).min())
+    return cosines

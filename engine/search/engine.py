@@ -72,6 +72,7 @@ class SearchEngine:
         self.text_vector = lru_cache(maxsize=TEXT_VECTOR_CACHE)(self._embed_text)
         self.review_stats: Callable[[], Mapping[str, Any]] | None = None  # product id -> stats with .stars, .score
         self.vectors = True  # False when CLIP could not be loaded: words-only search over the catalogue file
+        self.catalogue_path = settings.catalog  # the catalogue being served (its synonyms.txt sits beside it)
         self._review_columns: tuple[tuple[int, int], np.ndarray, np.ndarray] | None = None
 
     def _embed_text(self, text: str) -> np.ndarray:
@@ -103,13 +104,13 @@ class SearchEngine:
         """Search these products by words alone (no CLIP, so no vector index): the catalogue file itself."""
         with self._snapshot_lock:
             version = self._snapshot.version + 1 if self._snapshot else 1
-            self._snapshot = Snapshot.build(products, version, catalogue=self.settings.catalog)
+            self._snapshot = Snapshot.build(products, version, catalogue=self.catalogue_path)
         log.info("catalogue snapshot %d: %d products, words only", version, len(self._snapshot))
         return self._snapshot
 
     def _build(self, version: int) -> Snapshot:
         products = self.store.products(sorted(self.store.stored_product_ids())).values()
-        return Snapshot.build(products, version, catalogue=self.settings.catalog)
+        return Snapshot.build(products, version, catalogue=self.catalogue_path)
 
     def review_columns(self, snapshot: Snapshot) -> tuple[np.ndarray, np.ndarray] | None:
         """(mean review stars, "best reviewed" score) per product of ``snapshot`` (NaN/0 when unreviewed)."""
@@ -142,7 +143,7 @@ class SearchEngine:
         """
         started = time.perf_counter()
         snapshot = self.snapshot
-        result = SearchResult(hits=[])
+        result = SearchResult(hits=[], version=snapshot.version)
         found = self._words(query, result, snapshot)
         words, hints = found.text, found.hints
         image = None
