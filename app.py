@@ -7,7 +7,18 @@ import os
 import sys
 
 
+def use_persistent_storage() -> None:
+    """On a Hugging Face Space with persistent storage, keep the index, shopper data and model weights
+    in /data (unless the settings already say where), so a restart neither re-downloads nor re-indexes."""
+    if not os.environ.get("SPACE_ID") or not os.access("/data", os.W_OK):
+        return
+    os.environ.setdefault("SHOPLENS_DATA_DIR", "/data/shoplens")
+    os.environ.setdefault("SHOPLENS_MODEL_CACHE_DIR", "/data/models")  # Whisper and the exported CLIP towers
+    # CLIP's weights stay where `preload_from_hub` put them when the Space was built (the image's HF cache).
+
+
 def main() -> int:
+    use_persistent_storage()
     from demo.server import serve
     from engine.errors import ShopLensError
     from engine.service import ShopLens

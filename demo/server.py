@@ -76,4 +76,5 @@ class BackgroundServer(uvicorn.Server):
 
 def serve(shop: ShopLens, host: str, port: int) -> None:
     """Serve until interrupted (``python app.py``)."""
-    uvicorn.run(create_app(shop), host=host, port=port, log_level="warning")
+    # Open event streams (Gradio's queue) would hold a graceful shutdown forever: give them 5 s.
+    uvicorn.run(create_app(shop), host=host, port=port, log_level="warning", timeout_graceful_shutdown=5)

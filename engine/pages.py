@@ -42,7 +42,7 @@ class PageMaker:
             pool, found = self.personal.rerank(shopper, pool)
             personalised = bool(found)
             reasons = {pid: self.reason_text(reason, lang) for pid, reason in found.items()}
-        hits = pool[: query.k or self.settings.top_k]
+        hits = self.engine.explain(pool[: query.k or self.settings.top_k], result)
         page = Page(
             query=query, lang=lang, summary=self._summary(query, result, lang), hits=hits, total=len(pool),
             chips=self._chips(result, lang), facets=self._facets(query, result, lang),

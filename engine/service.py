@@ -68,7 +68,8 @@ class ShopLens:
 
     @cached_property
     def store(self) -> ProductStore:
-        return ProductStore(self.settings, self.embedder.space)
+        # Without CLIP (words-only mode) the index is opened read-only: its products stay searchable by words.
+        return ProductStore(self.settings, self.embedder.space if self._photo_reason is None else None)
 
     @cached_property
     def engine(self) -> SearchEngine:
@@ -163,6 +164,7 @@ class ShopLens:
                 raise
             self._photo_reason = str(error)
             self.engine.vectors = False
+            self.reviews.photo_checking = False
             log.warning("starting in words-only mode: %s", error)
 
     def _load_whisper(self) -> None:

@@ -73,7 +73,9 @@ def _client(settings: Settings):
 class ProductStore:
     """The vector index of one catalogue, in one vector space."""
 
-    def __init__(self, settings: Settings, space: VectorSpace, *, rebuild: bool = False) -> None:
+    def __init__(self, settings: Settings, space: VectorSpace | None, *, rebuild: bool = False) -> None:
+        """``space`` None opens the store read-only, for a server without its CLIP model: an existing
+        index is read as it is (products, their stored vectors), and nothing can be written."""
         self.settings = settings
         self.space = space
         self._client = _client(settings)
@@ -89,6 +91,8 @@ class ProductStore:
     def _open_collection(self):
         name = self.settings.collection
         existing = {collection.name for collection in self._client.list_collections()}
+        if self.space is None:
+            return self._client.get_collection(name, embedding_function=None) if name in existing else None
         if name not in existing:
             log.info("creating collection %s for %s (dim %d) at %s", name, self.space.model_id, self.space.dim, self.where)
             return self._client.create_collection(
@@ -174,6 +178,8 @@ class ProductStore:
 
     def _records(self, include: list[str], where: dict[str, Any] | None = None) -> Iterable[tuple[str, dict]]:
         """(record id, metadata) of every record, read page by page."""
+        if self._collection is None:
+            return
         offset = 0
         while True:
             page = self._collection.get(where=where, include=include, limit=PAGE, offset=offset)
@@ -184,25 +190,40 @@ class ProductStore:
             offset += PAGE
 
     def query(self, vector: np.ndarray, kind: Kind, n: int, where: dict[str, Any] | None = None) -> list[VectorMatch]:
-        """The ``n`` nearest products by their ``kind`` vector, best first."""
+        """The ``n`` nearest products by their ``kind`` vector, best first.
+
+        Only distances are asked for: the record ids name the products, and turning a hundred
+        metadata records into Python dicts would cost ten times the search itself.
+        """
+        if self._collection is None:
+            return []
         condition = _and([{"kind": kind}, *([where] if where else [])])
         result = self._collection.query(
             query_embeddings=[np.asarray(vector, dtype=np.float32)], n_results=max(1, n), where=condition,
-            include=["metadatas", "distances"],
+            include=["distances"],
         )  # fmt: skip
-        return [
-            VectorMatch(metadata["product_id"], 1.0 - float(distance))
-            for metadata, distance in zip(result["metadatas"][0], result["distances"][0])
-        ]
+        return [VectorMatch(rid.rsplit("#", 1)[0], 1.0 - float(distance))
+                for rid, distance in zip(result["ids"][0], result["distances"][0])]  # fmt: skip
 
     def vectors(self, product_ids: Sequence[str], kind: Kind) -> dict[str, np.ndarray]:
-        if not product_ids:
+        if not product_ids or self._collection is None:
             return {}
         got = self._collection.get(ids=[record_id(pid, kind) for pid in product_ids], include=["embeddings"])
         return {rid.rsplit("#", 1)[0]: np.asarray(vec, dtype=np.float32) for rid, vec in zip(got["ids"], got["embeddings"])}
 
+    def record_vectors(self, records: Sequence[tuple[str, Kind]]) -> dict[tuple[str, Kind], np.ndarray]:
+        """Vectors of (product id, kind) pairs, fetched in one call."""
+        if not records or self._collection is None:
+            return {}
+        got = self._collection.get(ids=[record_id(pid, kind) for pid, kind in records], include=["embeddings"])
+        found = {}
+        for rid, vector in zip(got["ids"], got["embeddings"]):
+            pid, kind = rid.rsplit("#", 1)
+            found[(pid, kind)] = np.asarray(vector, dtype=np.float32)
+        return found
+
     def products(self, product_ids: Sequence[str]) -> dict[str, Product]:
-        if not product_ids:
+        if not product_ids or self._collection is None:
             return {}
         got = self._collection.get(ids=[record_id(pid, "text") for pid in product_ids], include=["documents"])
         return {rid.rsplit("#", 1)[0]: Product.model_validate_json(doc) for rid, doc in zip(got["ids"], got["documents"])}

@@ -53,6 +53,7 @@ class ReviewDesk:
         self._analyses: dict[tuple[str, str], Analysis] = {}
         self._lock = threading.Lock()
         self._synced = False
+        self.photo_checking = True  # off when CLIP could not be loaded: photos are kept but not compared
 
     # --- start-up ---------------------------------------------------------------------------------
     def sync_bundled(self) -> int:
@@ -100,7 +101,7 @@ class ReviewDesk:
         if replaced:
             (self.settings.data_dir / replaced).unlink(missing_ok=True)
         review = self.reviews.get(review_id)
-        if review.photo:
+        if review.photo and self.photo_checking:
             self._photo_vectors([review])
             self.__dict__.pop("_catalogue_z", None)
         return review
@@ -182,6 +183,8 @@ class ReviewDesk:
     def photo_checks(self, product_id: str) -> dict[str, PhotoCheck]:
         """Does each review photo of the product show it? (see :mod:`engine.reviews.photos`)."""
         with_photos = [r for r in self.reviews.for_product(product_id) if r.photo]
+        if not with_photos or not self.photo_checking:
+            return {}
         images = self._product_images
         if not with_photos or product_id not in images[0]:
             return {}

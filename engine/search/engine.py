@@ -14,7 +14,8 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any
 
@@ -74,6 +75,7 @@ class SearchEngine:
         self.vectors = True  # False when CLIP could not be loaded: words-only search over the catalogue file
         self.catalogue_path = settings.catalog  # the catalogue being served (its synonyms.txt sits beside it)
         self._review_columns: tuple[tuple[int, int], np.ndarray, np.ndarray] | None = None
+        self._workers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="shoplens-search")  # shared, bounded
 
     def _embed_text(self, text: str) -> np.ndarray:
         vector = self.embedder.embed_texts([text])[0]
@@ -156,6 +158,10 @@ class SearchEngine:
         constraints = result.filters = Constraints(query.filters, Filters.from_understood(result.understood))
         negatives = " ".join([query.negative.strip(), *(result.understood.negatives if result.understood else ())]).strip()
         result.words = words
+        # BM25 needs no model: it runs on a worker while CLIP embeds the query (ONNX Runtime and numpy
+        # release the GIL), so the words cost next to nothing on top of the model.
+        scoring = (self._workers.submit(snapshot.lexical.score_array, words, found.weights)
+                   if words and query.mode != "vector" else None)  # fmt: skip
         result.timings["lexical"] = time.perf_counter() - clock
         vector = self._query_vector(query, words, hints, negatives, image, result.timings)
         clock = time.perf_counter()
@@ -164,7 +170,7 @@ class SearchEngine:
         candidates = self._vector_candidates(vector, where) if vector is not None else {}
         result.timings["vector_search"] = time.perf_counter() - clock
         clock = time.perf_counter()
-        bm25 = snapshot.lexical.score_array(words, found.weights) if words and query.mode != "vector" else None
+        bm25 = scoring.result() if scoring is not None else None
         if bm25 is not None:
             self._add_lexical(candidates, bm25, constraints, snapshot, reviews)
         ranked_set = None  # which products the search ranks: all under the filters, unless only words rank
@@ -286,9 +292,11 @@ class SearchEngine:
         return clause if where is None else {"$and": [*where.get("$and", [where]), clause]}
 
     def _vector_candidates(self, vector: np.ndarray, where: dict[str, Any] | None) -> dict[str, Candidate]:
+        """Nearest products by image vector and by text vector: two store queries, side by side."""
         candidates: dict[str, Candidate] = {}
-        for kind in KINDS:
-            for match in self.store.query(vector, kind, CANDIDATES, where):
+        found = self._workers.map(lambda kind: (kind, self.store.query(vector, kind, CANDIDATES, where)), KINDS)
+        for kind, matches in found:
+            for match in matches:
                 candidate = candidates.setdefault(match.product_id, Candidate())
                 candidate.similarity[kind] = match.similarity
                 candidate.matched.append(kind)
@@ -320,10 +328,9 @@ class SearchEngine:
         """Exact similarity for the vector kind a candidate was not retrieved by."""
         if vector is None:
             return
-        for kind in KINDS:
-            missing = [pid for pid, candidate in candidates.items() if kind not in candidate.similarity]
-            for pid, stored in self.store.vectors(missing, kind).items():
-                candidates[pid].similarity[kind] = float(stored @ vector)
+        missing = [(pid, kind) for pid, candidate in candidates.items() for kind in KINDS if kind not in candidate.similarity]
+        for (pid, kind), stored in self.store.record_vectors(missing).items():
+            candidates[pid].similarity[kind] = float(stored @ vector)
 
     def _flag_negatives(self, candidates: dict[str, Candidate], negatives: str, snapshot: Snapshot) -> None:
         if not negatives:
@@ -352,10 +359,23 @@ class SearchEngine:
             key = self._sort_key("rating" if query.sort == "relevance" else query.sort, snapshot, reviews)
             pool.sort(key=lambda item: key(products[item[1]]))  # stable: ties keep their relevance order
         result.total = len(pool)
-        result.pool = [
-            Hit(products[pid], score, dict(candidates[pid].similarity), tuple(candidates[pid].matched), breakdown,
-                tuple(snapshot.lexical.matched_words(words, products[pid])) if words else (),
-                self._synonyms_found(result.expansions, products[pid], snapshot))
-            for score, pid, breakdown in pool
+        result.pool = [Hit(products[pid], score, dict(candidates[pid].similarity), tuple(candidates[pid].matched),
+                           breakdown) for score, pid, breakdown in pool]  # fmt: skip
+        k = query.k or self.settings.top_k
+        result.pool[:k] = self.explain(result.pool[:k], result, snapshot)
+        result.hits = result.pool[:k]
+
+    def explain(self, hits: list[Hit], result: SearchResult, snapshot: Snapshot | None = None) -> list[Hit]:
+        """Hits with the query words and synonyms their text matched (for highlighting and "why").
+
+        Done for the hits a page shows, not the whole pool: a page that re-orders the pool (for a
+        shopper's taste) explains the hits it ends up showing.
+        """
+        snapshot = snapshot or self.snapshot
+        words = result.words
+        return [
+            hit if hit.matched_words or hit.synonyms else
+            replace(hit, matched_words=tuple(snapshot.lexical.matched_words(words, hit.product)) if words else (),
+                    synonyms=self._synonyms_found(result.expansions, hit.product, snapshot))
+            for hit in hits
         ]  # fmt: skip
-        result.hits = result.pool[: query.k or self.settings.top_k]
