@@ -55,7 +55,7 @@ class ShopLens:
         self.settings = settings or Settings()
         self.embedder = ClipEmbedder(self.settings)
         self.speech = SpeechRecognizer(self.settings)
-        self._suggester: tuple[int, Suggester] | None = None  # built for one catalogue snapshot version
+        self._suggester: tuple[tuple[int, int], Suggester] | None = None  # per catalogue version and privacy release
         self._suggester_lock = threading.Lock()
         self._upload_roots: tuple[Path, ...] = ()  # where uploads may be read from; see allow_uploads_from
         self._photo_reason: str | None = None  # why photo search is off (CLIP could not be loaded)
@@ -358,9 +358,13 @@ class ShopLens:
     def suggest(self, prefix: str, *, k: int = 8) -> list[str]:
         """Completions of what the shopper is typing: product names, categories (both languages), popular searches."""
         snapshot = self.engine.snapshot
+        release = self.settings.privacy_release_hours * 3600
+        key = (snapshot.version, int(time.time() // release) if release else time.monotonic_ns())
         with self._suggester_lock:
-            if self._suggester is None or self._suggester[0] != snapshot.version:
-                self._suggester = (snapshot.version, Suggester.from_products(snapshot.products))
+            if self._suggester is None or self._suggester[0] != key:
+                plain = Suggester.from_products(snapshot.products)
+                popular = dict(self.private_stats.popular_searches(plain.phrases()))  # private, and catalogue words only
+                self._suggester = (key, Suggester.from_products(snapshot.products, popular=popular))
             suggester = self._suggester[1]
         return [suggestion.text for suggestion in suggester.suggest(prefix[:MAX_PREFIX], k)]
 

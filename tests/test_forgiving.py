@@ -83,3 +83,15 @@ def test_suggestions_complete_titles_categories_in_both_languages(shop):
 def test_evaluation_set_is_split_and_labelled():
     rows = [json.loads(line) for line in open("assets/eval/natural.jsonl", encoding="utf-8")]
     assert len(rows) >= 200 and {row["split"] for row in rows} == {"dev", "test"}
+
+
+def test_popular_searches_lift_suggestions_but_never_reveal_free_text(bundled_settings):
+    shop = ShopLens(bundled_settings(privacy_min_count=2, privacy_epsilon=10, privacy_release_hours=0))
+    shop.start(speech=False)
+    before = shop.suggest("t", k=3)
+    for shopper in ("a", "b", "c", "d"):
+        shop.search_page(Query(text="tennis racket"), shopper=shopper)
+        shop.search_page(Query(text="tom's home address 12 elm street"), shopper=shopper)
+    after = shop.suggest("t", k=3)
+    assert after[0] == "tennis racket" and before[0] != "tennis racket"
+    assert not any("address" in s for s in shop.suggest("tom", k=10))  # free text never comes out

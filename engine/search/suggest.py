@@ -72,6 +72,10 @@ class Suggester:
         phrases += [(text, "popular", count) for text, count in (popular or {}).items() if text.strip() and count > 0]
         return cls(phrases)
 
+    def phrases(self) -> list[str]:
+        """Every phrase this suggester can offer (the public list popular searches are counted over)."""
+        return [entry[0] for entry in self._entries.values()]
+
     def __len__(self) -> int:
         return len(self._entries)
 

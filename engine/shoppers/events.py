@@ -217,6 +217,15 @@ class EventStore:
                 "AND kind IN ('view', 'cart', 'purchase') ORDER BY shopper, at DESC, id DESC"
             ).fetchall()
 
+    def searches(self) -> list[tuple[str, str]]:
+        """(profile, query text) of every typed or spoken search, newest first per profile, decrypted."""
+        with self.database.connect() as db:
+            rows = db.execute(
+                "SELECT shopper, query FROM events WHERE kind = 'search' AND query IS NOT NULL ORDER BY shopper, at DESC"
+            ).fetchall()
+        decrypt = self.database.cipher.decrypt
+        return [(shopper, decrypt(query)) for shopper, query in rows]
+
     def popularity(self) -> Counter:
         """Interest per product over all shoppers (views 1, carts 3, purchases 5)."""
         with self.database.connect() as db:

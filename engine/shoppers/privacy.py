@@ -81,6 +81,10 @@ def log_likelihood_ratio(release: Mapping[str, float], counts: Mapping[str, floa
     return sum(abs(v - neighbour.get(k, 0.0)) - abs(v - counts.get(k, 0.0)) for k, v in release.items()) / scale
 
 
+def _normalise(text: str) -> str:
+    return " ".join(text.lower().split())
+
+
 # --- bounding one shopper's contribution ------------------------------------------------------------
 def bounded_interest(engagements: Iterable[tuple[str, str, str, float]], max_products: int) -> Counter:
     """Per product, the summed interest of shoppers, each counting towards at most ``max_products``."""
@@ -154,6 +158,27 @@ class PrivateStats:
     def popular(self, k: int | None = 12) -> list[tuple[str, float]]:
         """(product id, shown count), most popular first; only counts above the minimum are shown (all: k=None)."""
         return shown(self.popularity(), self.settings.privacy_min_count, k)
+
+    def popular_searches(self, phrases: Iterable[str], k: int | None = 50) -> list[tuple[str, float]]:
+        """How many shoppers searched each of ``phrases`` (normalised), noisy and thresholded.
+
+        Only phrases from a public list (the catalogue's own names) can come out, so nothing a
+        shopper typed in their own words is ever shown to others; each shopper counts towards at
+        most ``privacy_max_products`` phrases.
+        """
+        domain = {_normalise(phrase) for phrase in phrases if phrase.strip()}
+
+        def draw() -> dict[str, float]:
+            counts: Counter = Counter()
+            per_shopper: dict[str, list[str]] = {}
+            for shopper, query in self.events.searches():
+                mine, text = per_shopper.setdefault(shopper, []), _normalise(query)
+                if text in domain and text not in mine and len(mine) < self.settings.privacy_max_products:
+                    mine.append(text)
+                    counts[text] += 1
+            return self.laplace.noisy(counts, domain, self.sensitivity)
+
+        return shown(self.releases.get(("popular searches", len(domain)), draw), self.settings.privacy_min_count, k)
 
     def bought_together(self, product_id: str, k: int = 8) -> list[str]:
         def draw() -> dict[str, float]:
