@@ -26,6 +26,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.goals import Goal, record  # noqa: E402
 from engine.catalogue.images import load_image  # noqa: E402
 from engine.catalogue.indexer import Indexer  # noqa: E402
 from engine.catalogue.products import Catalogue, load_catalogue  # noqa: E402
@@ -72,7 +73,7 @@ def start_up(runtimes: list[str], folder: Path) -> dict[str, ClipEmbedder]:
 
 
 # --- (a) query embedding ---------------------------------------------------------------------------
-def query_latency(embedders: dict[str, ClipEmbedder], catalogue: Catalogue, queries: int) -> None:
+def query_latency(embedders: dict[str, ClipEmbedder], catalogue: Catalogue, queries: int, goals: Path | None) -> None:
     products = catalogue.products[:ACCURACY_ITEMS]
     texts = [product.embedding_text() for product in products]
     images = [load_image(product.image, max_bytes=10**8, max_pixels=10**8) for product in products]
@@ -92,6 +93,10 @@ def query_latency(embedders: dict[str, ClipEmbedder], catalogue: Catalogue, quer
             print(f"| {kind} | {embedders[runtime].runtime} | {ms(times['torch'], 50)} | {ms(times['torch'], 95)} "
                   f"| {ms(times[runtime], 50)} | {ms(times[runtime], 95)} | {speed_up:.2f}× "
                   f"| {cosines.min():.4f} | {cosines.mean():.4f} |")  # fmt: skip
+            record(goals, Goal(f"query embedding, {kind}, {embedders[runtime].runtime}",
+                               f"fp32 torch p50 {ms(times['torch'], 50)} ms", f"p50 {ms(times[runtime], 50)} ms",
+                               speed_up, "speed-up ≥ 2", bool(speed_up >= 2 and cosines.min() >= 0.99),
+                               f"cosine to fp32 min {cosines.min():.4f} over {len(inputs)} (≥ 0.99)"))  # fmt: skip
     print()
 
 
@@ -110,7 +115,8 @@ def interleaved(calls: dict[str, Callable], inputs: list) -> dict[str, list[floa
 
 
 # --- (b) indexing and (c) the re-run ----------------------------------------------------------------
-def indexing(embedders: dict[str, ClipEmbedder], catalogue: Catalogue, folder: Path, rounds: int) -> None:
+def indexing(embedders: dict[str, ClipEmbedder], catalogue: Catalogue, folder: Path, rounds: int,
+             goals: Path | None) -> None:  # fmt: skip
     images = [load_image(product.image, max_bytes=10**8, max_pixels=10**8) for product in catalogue.products]
     texts = [product.embedding_text() for product in catalogue.products]
     count = len(catalogue.products)
@@ -134,6 +140,8 @@ def indexing(embedders: dict[str, ClipEmbedder], catalogue: Catalogue, folder: P
     for runtime, embedder in embedders.items():
         ratio = np.median(np.array(full[runtime]) / np.array(pure[runtime]))
         print(f"| {embedder.runtime} | {np.median(pure[runtime]):.1f} | {np.median(full[runtime]):.1f} | {ratio:.2f} |")
+        record(goals, Goal(f"indexing, {embedder.runtime}", f"pure batched encoding {np.median(pure[runtime]):.1f} products/s",
+                           f"{np.median(full[runtime]):.1f} products/s", float(ratio), "≥ 0.85", bool(ratio >= 0.85)))  # fmt: skip
     print("\nRe-running the indexer over the unchanged catalogue (same store, right after a full index)\n")
     print("| runtime | seconds | products unchanged | image files opened | model calls |\n|---|---|---|---|---|")
     for runtime, (seconds, unchanged, files, calls) in reruns.items():
@@ -192,6 +200,7 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=60, help="timed queries per kind")
     parser.add_argument("--rounds", type=int, default=3, help="indexing runs per runtime and kind")
     parser.add_argument("--threads", type=int, help="torch and ONNX Runtime threads (default: torch's, one per core)")
+    parser.add_argument("--goals", type=Path, help="append issue #8's embedding and indexing goals to this JSON-lines file")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)  # ONNX Runtime sessions take torch's thread count
@@ -200,8 +209,8 @@ def main() -> None:
           f"{torch.get_num_threads()} threads per model\n")  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="shoplens-bench-") as scratch:
         embedders = start_up(args.runtimes, Path(scratch))
-        query_latency(embedders, catalogue, args.queries)
-        indexing(embedders, catalogue, Path(scratch), args.rounds)
+        query_latency(embedders, catalogue, args.queries, args.goals)
+        indexing(embedders, catalogue, Path(scratch), args.rounds, args.goals)
     print(f"Load average at end: {os.getloadavg()[0]:.1f}")
 
 

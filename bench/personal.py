@@ -34,7 +34,7 @@ def main() -> None:
                         clip_model="ViT-B-32", clip_pretrained="none", device="cpu", top_k=12)  # fmt: skip
     shop = ShopLens(settings)
     shop.start(speech=False)
-    products = shop.personal.features.ids
+    products = shop.engine.snapshot.lexical.ids  # not personal.features: serving never builds every row
     shopper = f"bench-{time.time_ns()}"
     query, update, rerank = [], [], []
     for i in range(RUNS):

@@ -47,7 +47,10 @@ def create_app(shop: ShopLens) -> FastAPI:
 
     @app.get("/healthz", include_in_schema=False)
     def health() -> dict[str, Any]:
-        return {"status": "ok", "products": shop.product_count()}
+        """Up (the page answers); ``ready`` once the catalogue is indexed; what is switched off and why."""
+        status = shop.status()
+        return {"status": "ok", "products": shop.product_count(), "ready": status.ready, "indexing": status.indexing,
+                "photo": status.photo, "voice": status.voice}  # fmt: skip
 
     app.add_middleware(UploadGuard, upload_roots=[Path(get_upload_folder())])
     return gr.mount_gradio_app(app, build_ui(shop), path="/", **launch_options(shop))

@@ -60,10 +60,30 @@ class Settings(BaseSettings):
     # --- vector store -------------------------------------------------------------------------
     chroma_url: str | None = Field(None, description="Chroma server URL (e.g. `http://127.0.0.1:8000`); empty = embedded.")
     collection: str = Field("shoplens_products", min_length=3, max_length=63, description="Chroma collection name.")
+    hnsw_m: int = Field(
+        16, ge=4, le=128,
+        description="HNSW links per vector (Chroma's max_neighbors) when a collection is created; more = better recall, "
+        "more memory. Changing it needs `python -m engine.index --rebuild`.",
+    )  # fmt: skip
+    hnsw_ef_construction: int = Field(
+        100, ge=10, le=2000,
+        description="HNSW candidates examined while building a collection; more = better graph, slower indexing. "
+        "Changing it needs `--rebuild`.",
+    )  # fmt: skip
+    hnsw_ef_search: int = Field(
+        100, ge=10, le=2000,
+        description="HNSW candidates examined per query (at least the results asked for, 100 per search); more = better "
+        "recall, slower queries. Applied to an existing collection when it is opened.",
+    )  # fmt: skip
 
     # --- search -------------------------------------------------------------------------------
     top_k: int = Field(12, ge=1, le=100, description="Products returned per search.")
     max_query_chars: int = Field(1000, ge=10, description="Longer typed queries are cut to this many characters.")
+    index_poll_seconds: float = Field(
+        5.0, ge=0,
+        description="How often a serving app checks (one metadata read) whether another process changed the index, "
+        "and then re-reads the catalogue in the background; 0 = never.",
+    )  # fmt: skip
 
     # --- uploads ------------------------------------------------------------------------------
     max_image_bytes: int = Field(15_000_000, ge=1, description="Largest accepted image upload, in bytes.")

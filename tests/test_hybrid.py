@@ -221,19 +221,19 @@ def test_chinese_speech_is_transcribed_in_chinese_or_translated_to_english(multi
 
 def test_traditional_characters_from_whisper_become_simplified(multilingual_speech, mandarin_clip, monkeypatch):
     """Whisper often writes Traditional; the real model's output is made Traditional here to force the path."""
+    from dataclasses import replace
+
     import opencc
 
     model, written = multilingual_speech.model, []
-    real = model.transcribe
+    real = model.decode
 
     def traditional(*args, **kwargs):
         result = real(*args, **kwargs)
-        for segment in result["segments"]:
-            segment["text"] = opencc.OpenCC("s2t").convert(segment["text"])
-        written.append("".join(segment["text"] for segment in result["segments"]))
-        return result
+        written.append(opencc.OpenCC("s2t").convert(result.text))
+        return replace(result, text=written[-1])
 
-    monkeypatch.setattr(model, "transcribe", traditional)
+    monkeypatch.setattr(model, "decode", traditional)
     transcript = multilingual_speech.transcribe(mandarin_clip, language="zh")
     assert written[0] != transcript.text and opencc.OpenCC("t2s").convert(written[0]).strip() == transcript.text
     assert "愛" not in transcript.text and opencc.OpenCC("t2s").convert(transcript.text) == transcript.text

@@ -1,10 +1,23 @@
 import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, replace
 
 import numpy as np
 import pytest
+import torch
 
 from engine.errors import InvalidInputError, ModelUnavailableError, NoSpeechError
-from engine.models.speech import SAMPLE_RATE, SpeechRecognizer
+from engine.models.speech import (
+    MAX_TOKENS,
+    RETRY,
+    SAMPLE_RATE,
+    SPEECH_MARGIN_S,
+    SpeechRecognizer,
+    token_budget,
+    trim_silence,
+)
+from engine.settings import Settings
 from tests.conftest import ffmpeg
 
 PHRASES = [
@@ -127,3 +140,132 @@ def test_converted_checkpoint_has_tiny_en_dimensions(whisper_checkpoint):
         "n_mels": 80, "n_audio_ctx": 1500, "n_audio_state": 384, "n_audio_head": 6, "n_audio_layer": 4,
         "n_vocab": 51864, "n_text_ctx": 448, "n_text_state": 384, "n_text_head": 6, "n_text_layer": 4,
     }  # fmt: skip
+
+
+# --- the fast path: one window, one encoder pass, greedy first ----------------------------------
+@pytest.fixture(scope="module")
+def random_multilingual(tmp_path_factory) -> SpeechRecognizer:
+    """A multilingual Whisper with tiny random layers: it hears nothing, but runs every step of the path."""
+    from whisper.model import ModelDimensions, Whisper
+
+    dims = ModelDimensions(n_mels=80, n_audio_ctx=1500, n_audio_state=64, n_audio_head=2, n_audio_layer=1,
+                           n_vocab=51865, n_text_ctx=448, n_text_state=64, n_text_head=2, n_text_layer=1)  # fmt: skip
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("whisper-random") / "multilingual.pt"
+    torch.save({"dims": asdict(dims), "model_state_dict": Whisper(dims).state_dict()}, path)
+    recognizer = SpeechRecognizer(Settings(_env_file=None, whisper_model=str(path), device="cpu"))
+    assert recognizer.model.is_multilingual
+    return recognizer
+
+
+@contextmanager
+def forward_calls(module: torch.nn.Module) -> Iterator[list[int]]:
+    """A list that grows by one entry for each forward pass of ``module``."""
+    calls: list[int] = []
+    handle = module.register_forward_hook(lambda *_: calls.append(1))
+    try:
+        yield calls
+    finally:
+        handle.remove()
+
+
+def spy_decode(model, monkeypatch, change: Callable = lambda result: result) -> list:
+    """The options of every ``model.decode`` call; ``change`` alters each result it returns."""
+    seen = []
+    real = model.decode
+
+    def decode(features, options):
+        seen.append(options)
+        return change(real(features, options))
+
+    monkeypatch.setattr(model, "decode", decode)
+    return seen
+
+
+@pytest.mark.parametrize("language, detections", [(None, 1), ("zh", 0)])
+def test_language_detection_and_decoding_share_one_encoder_pass(random_multilingual, speak, monkeypatch,
+                                                                language, detections):  # fmt: skip
+    model, given = random_multilingual.model, []
+    detect = model.detect_language
+
+    def detect_language(features, *args):
+        given.append(features.shape[-2:])
+        return detect(features, *args)
+
+    monkeypatch.setattr(model, "detect_language", detect_language)
+    attempts = spy_decode(model, monkeypatch)
+    samples = random_multilingual.decode(speak(PHRASES[0]))[0]
+    with forward_calls(model.encoder) as encoder_passes:
+        random_multilingual._recognise(samples, language=language)
+    assert len(encoder_passes) == 1 and attempts  # detection and every attempt reuse the encoder's output
+    assert given == [(model.dims.n_audio_ctx, model.dims.n_audio_state)] * detections
+
+
+def test_clear_speech_is_decoded_once_greedily_within_a_token_budget(shared_speech, speak, monkeypatch):
+    clip = speak(PHRASES[0])
+    seen = spy_decode(shared_speech.model, monkeypatch)
+    assert same_words(shared_speech.transcribe(clip).text, PHRASES[0]) and len(seen) == 1
+    greedy, speech = seen[0], trim_silence(shared_speech.decode(clip)[0])
+    assert greedy.temperature == 0 and greedy.beam_size is None and greedy.best_of is None
+    assert greedy.sample_len == token_budget(len(speech) / SAMPLE_RATE) < MAX_TOKENS
+
+
+@pytest.mark.parametrize("looks, attempts", [
+    ({}, 1),  # confident: greedy alone
+    ({"avg_logprob": -1.5}, 2),  # unsure, and so is the retry: still one retry, never more
+    ({"compression_ratio": 3.0}, 2),  # looping
+    ({"avg_logprob": -0.9}, 1),  # lower than usual but not bad
+    ({"avg_logprob": -1.5, "no_speech_prob": 0.9}, 1),  # probably not speech: a retry would not help
+])  # fmt: skip
+def test_greedy_decoding_is_retried_once_only_when_it_looks_wrong(shared_speech, speak, monkeypatch, looks, attempts):
+    seen = spy_decode(shared_speech.model, monkeypatch, lambda result: replace(result, **looks))
+    shared_speech._recognise(shared_speech.decode(speak(PHRASES[0]))[0])
+    assert [options.temperature for options in seen] == [0.0, RETRY["temperature"]][:attempts]
+    assert all(options.best_of == RETRY["best_of"] for options in seen[1:])
+
+
+def test_traditional_chinese_from_whisper_becomes_simplified(random_multilingual, speak, monkeypatch):
+    heard = {"text": "我想買紅色的鞋", "avg_logprob": -0.2, "no_speech_prob": 0.01, "compression_ratio": 1.0}
+    spy_decode(random_multilingual.model, monkeypatch, lambda result: replace(result, **heard))
+    assert random_multilingual.transcribe(speak(PHRASES[0]), language="zh").text == "我想买红色的鞋"
+
+
+def test_silence_is_trimmed_from_both_ends_with_a_margin():
+    speech = np.random.default_rng(0).uniform(-0.3, 0.3, 2 * SAMPLE_RATE).astype(np.float32)
+    quiet = np.full(3 * SAMPLE_RATE, 1e-5, np.float32)  # a muted microphone's hiss
+    kept = trim_silence(np.concatenate([quiet, speech, quiet]))
+    assert len(speech) < len(kept) <= len(speech) + 2 * SPEECH_MARGIN_S * SAMPLE_RATE
+    assert np.array_equal(trim_silence(quiet), quiet)  # nothing loud: left for the silence check
+
+
+def test_speech_after_a_long_silence_is_moved_into_the_window(make_settings, shared_speech, speak, tmp_path):
+    late = tmp_path / "late.wav"  # 31 s of silence, then the words: the first 30 s window holds none of them
+    ffmpeg("-i", str(speak(PHRASES[1])), "-af", "adelay=31000,apad=pad_dur=2", str(late))
+    patient = SpeechRecognizer(make_settings(max_audio_seconds=40))
+    patient._model = shared_speech.model
+    transcript = patient.transcribe(late)
+    assert same_words(transcript.text, PHRASES[1]) and transcript.seconds > 33 and not transcript.trimmed
+
+
+def test_a_twelve_minute_noise_upload_costs_one_window(shared_speech, tmp_path, monkeypatch):
+    """The work is bounded by the window, not the upload: 30.5 s decoded, one encoder pass, one decode."""
+    from engine.models import speech
+
+    upload = tmp_path / "noise.wav"  # 23 MB: under the upload limit
+    ffmpeg("-f", "lavfi", "-i", "anoisesrc=d=720:c=white:a=0.3:seed=1", "-ar", "16000", "-ac", "1", str(upload))
+    decoded_bytes = []
+    run = speech.subprocess.run
+
+    def ffmpeg_run(*args, **kwargs):
+        done = run(*args, **kwargs)
+        decoded_bytes.append(len(done.stdout))
+        return done
+
+    monkeypatch.setattr(speech.subprocess, "run", ffmpeg_run)
+    model = shared_speech.model
+    seen = spy_decode(model, monkeypatch)
+    with forward_calls(model.encoder) as encoder_passes, forward_calls(model.decoder) as decoder_steps:
+        with pytest.raises(NoSpeechError):
+            shared_speech.transcribe(upload)
+    assert decoded_bytes == [int(30.5 * SAMPLE_RATE) * 2]  # 16-bit samples: ffmpeg stopped at the limit
+    assert len(encoder_passes) == 1 and len(seen) == 1 and len(decoder_steps) <= MAX_TOKENS

@@ -74,33 +74,42 @@ class Indexer:
 
     def sync(self, catalogue: Catalogue, *, progress: bool = True,
              on_progress: Callable[[int, int], None] | None = None) -> IndexReport:  # fmt: skip
-        """Embed what is new or changed, drop what left. ``on_progress(done, total)`` follows each batch."""
+        """Embed what is new or changed, drop what left. ``on_progress(done, total)`` follows each batch.
+
+        The whole run is one write session of the store: readers (a serving app, other replicas) see
+        the catalogue version move on once, when the run ends, and only if something changed.
+        """
         started = time.perf_counter()
         report = IndexReport(skipped=list(catalogue.problems))
-        stored = self.store.stored_product_ids()
-        gone = stored - catalogue.by_id().keys()
+        with self.store.writing():
+            self._sync(catalogue, report, progress, on_progress)
+        report.seconds = time.perf_counter() - started
+        log.info("index %s: %s", catalogue.path.name, report.summary())
+        return report
+
+    def _sync(self, catalogue: Catalogue, report: IndexReport, progress: bool,
+              on_progress: Callable[[int, int], None] | None) -> None:  # fmt: skip
+        inventory = self.store.inventory()  # one pass over the index's metadata
+        gone = inventory.stored - catalogue.by_id().keys()
         if gone:
             self.store.delete(sorted(gone))
             report.removed = len(gone)
-        todo = self._plan(catalogue, report)
+        todo = self._plan(catalogue, report, inventory.versions)
         bar = tqdm(total=len(todo), desc="Indexing products", unit="product", disable=not progress or not todo)
         done = 0
         if on_progress is not None and todo:
             on_progress(0, len(todo))
         with bar:
             for batch in self._prepared_batches(todo):
-                self._index_batch(batch, stored, report)
+                self._index_batch(batch, inventory.stored, report)
                 bar.update(len(batch))
                 done += len(batch)
                 if on_progress is not None:
                     on_progress(done, len(todo))
-        report.seconds = time.perf_counter() - started
-        log.info("index %s: %s", catalogue.path.name, report.summary())
-        return report
 
-    def _plan(self, catalogue: Catalogue, report: IndexReport) -> list[tuple[Product, ContentVersion]]:
+    def _plan(self, catalogue: Catalogue, report: IndexReport,
+              indexed: dict[str, ContentVersion]) -> list[tuple[Product, ContentVersion]]:  # fmt: skip
         """The products to embed. Unchanged ones are counted; an image whose stamp alone changed is restamped."""
-        indexed = self.store.versions()
         todo, restamped = [], {}
         for product in catalogue.products:
             known = indexed.get(product.id)

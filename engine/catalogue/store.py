@@ -1,17 +1,27 @@
 """Product vectors in Chroma: embedded by default, a Chroma server when ``SHOPLENS_CHROMA_URL`` is set.
 
-One collection, cosine space, two records per product with deterministic ids: ``<id>#image`` (the
-CLIP image vector) and ``<id>#text`` (the CLIP text vector, whose document is the product as JSON).
-Both carry the product's content hash, its image file's digest, size and mtime (so an unchanged image
-is not read again to hash it), and the fields filters use. The collection's metadata records the
-vector space (model and dimension); opening it with another space is refused, never mixed.
+Two collections, cosine space, one record per product in each, with deterministic ids: the
+collection named ``SHOPLENS_COLLECTION`` holds ``<id>#text`` (the CLIP text vector, whose document
+is the product as JSON) and ``<name>-image`` holds ``<id>#image`` (the CLIP image vector). One
+collection per kind means a nearest-neighbour query needs no "kind" filter: in Chroma a metadata
+filter costs time in proportion to the records it matches, so filtering on the kind made every
+search grow with the catalogue. Both records carry the product's content hash, its image file's
+digest, size and mtime (so an unchanged image is not read again to hash it), and the fields filters
+use. The text collection's metadata records the vector space (model and dimension; opening it with
+another space is refused, never mixed) and the catalogue version (:class:`CatalogueVersion`).
+
+Layout 1 (both kinds in the one collection) is still read as it is, and moved apart by the first
+write, which only an indexer holding the writer lock makes.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+import os
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlparse
 
@@ -25,12 +35,20 @@ from engine.types import KINDS, Kind
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
-PAGE = 2000
+SCHEMA_VERSION = 2  # 1: image and text records in one collection
+PAGE = 2000  # records per write call
+READ_PAGE = 5000  # records per read call
+VERSION_KEY = "shoplens_version"
+IMAGE_SUFFIX = "-image"
+RETIRE_SECONDS = 60.0  # a replaced embedded client is closed this long after, when no search still uses it
 
 
 def record_id(product_id: str, kind: Kind) -> str:
     return f"{product_id}#{kind}"
+
+
+def _product_id(record: str) -> str:
+    return record.rsplit("#", 1)[0]
 
 
 @dataclass(frozen=True)
@@ -47,14 +65,58 @@ class VectorMatch:
     similarity: float  # cosine similarity, 1 - Chroma's cosine distance
 
 
-def _client(settings: Settings):
+@dataclass(frozen=True)
+class CatalogueVersion:
+    """Which catalogue the index holds: its collection and a number every write session moves on.
+
+    The number works as a sequence lock: a writer makes it odd before its first change and even
+    again when it is done, so a reader that saw the same even number before and after reading knows
+    it read one whole catalogue. A rebuilt index is a new collection, so its numbers never collide
+    with the old one's.
+    """
+
+    collection: str  # the text collection's id
+    number: int
+
+    @property
+    def settled(self) -> bool:
+        """No writer was at work when this was read."""
+        return self.number % 2 == 0
+
+    def __str__(self) -> str:
+        return f"{self.collection[:8]}/{self.number}"
+
+
+@dataclass
+class Inventory:
+    """What the index holds, read in one pass over each collection's metadata."""
+
+    versions: dict[str, ContentVersion]  # products whose image and text records agree
+    stored: set[str]  # every product with at least one record
+
+
+@dataclass
+class _Session:
+    found: int  # the version number when the session began (odd: a writer before it was stopped)
+    marked: bool = False  # whether this session has made the number odd
+    written: list[int] = field(default_factory=list)
+
+
+def _client(settings: Settings, generation: int = 0):
+    """A Chroma client. ``generation`` > 0 opens a fresh embedded system on the same folder.
+
+    Chroma shares one embedded system per path string within a process, and that system's vector
+    index does not see what another process writes; spelling the same folder differently
+    (``path/.``, ``path/./.``) is how a process gets a system that reads the files again.
+    """
     import chromadb
     from chromadb.config import Settings as ChromaSettings
 
     chroma_settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
     if not settings.chroma_url:
         settings.chroma_path.mkdir(parents=True, exist_ok=True)
-        return chromadb.PersistentClient(path=str(settings.chroma_path), settings=chroma_settings)
+        path = os.path.join(str(settings.chroma_path), *(["."] * generation))
+        return chromadb.PersistentClient(path=path, settings=chroma_settings)
     url = urlparse(settings.chroma_url if "://" in settings.chroma_url else f"http://{settings.chroma_url}")
     try:
         client = chromadb.HttpClient(
@@ -70,6 +132,13 @@ def _client(settings: Settings):
         ) from error
 
 
+def _retire(client) -> None:
+    """Close a replaced client later: searches that began before the swap may still be using it."""
+    timer = threading.Timer(RETIRE_SECONDS, client.close)
+    timer.daemon = True
+    timer.start()
+
+
 class ProductStore:
     """The vector index of one catalogue, in one vector space."""
 
@@ -79,30 +148,81 @@ class ProductStore:
         self.settings = settings
         self.space = space
         self._client = _client(settings)
+        self._generation = 0
+        self._lock = threading.RLock()  # one write session, or one re-open, at a time
+        self._session: _Session | None = None
+        self._collection = self._images = None
         if rebuild:
             self.reset()
         else:
-            self._collection = self._open_collection()
+            self._collection, self._images = self._open_collections()
+        self._followed = self.catalogue_version()  # the catalogue this store's view of the index shows
 
     @property
     def where(self) -> str:
         return self.settings.chroma_url or str(self.settings.chroma_path)
 
-    def _open_collection(self):
+    @property
+    def image_collection(self) -> str:
+        return self.settings.collection + IMAGE_SUFFIX
+
+    # --- opening ----------------------------------------------------------------------------------
+    def _open_collections(self):
+        """(text collection, image collection); the image one is None in layout 1 or when nothing exists yet."""
         name = self.settings.collection
         existing = {collection.name for collection in self._client.list_collections()}
         if self.space is None:
-            return self._client.get_collection(name, embedding_function=None) if name in existing else None
+            if name not in existing:
+                return None, None
+            images = self.image_collection in existing
+            return (self._client.get_collection(name, embedding_function=None),
+                    self._client.get_collection(self.image_collection, embedding_function=None) if images else None)  # fmt: skip
         if name not in existing:
-            log.info("creating collection %s for %s (dim %d) at %s", name, self.space.model_id, self.space.dim, self.where)
-            return self._client.create_collection(
-                name, embedding_function=None, configuration={"hnsw": {"space": "cosine"}},
-                metadata={"shoplens_model": self.space.model_id, "shoplens_dim": self.space.dim,
-                          "shoplens_schema": SCHEMA_VERSION},
-            )  # fmt: skip
-        collection = self._client.get_collection(name, embedding_function=None)
-        self._check_space(collection.metadata or {})
-        return collection
+            log.info("creating collections %s for %s (dim %d) at %s", name, self.space.model_id, self.space.dim, self.where)
+            return self._create(name, {"shoplens_model": self.space.model_id, "shoplens_dim": self.space.dim,
+                                       "shoplens_schema": SCHEMA_VERSION, VERSION_KEY: 0}), self._create_images()  # fmt: skip
+        main = self._client.get_collection(name, embedding_function=None)
+        self._check_space(main.metadata or {})
+        images = self._client.get_collection(self.image_collection, embedding_function=None) \
+            if self.image_collection in existing else None  # fmt: skip
+        for collection in filter(None, (main, images)):
+            self._tune(collection)
+        return main, images
+
+    def _create(self, name: str, metadata: dict[str, Any]):
+        return self._client.create_collection(name, embedding_function=None, metadata=metadata,
+                                              configuration={"hnsw": self._hnsw()})  # fmt: skip
+
+    def _create_images(self):
+        return self._client.get_or_create_collection(self.image_collection, embedding_function=None,
+                                                     metadata={"shoplens_images_of": self.settings.collection},
+                                                     configuration={"hnsw": self._hnsw()})  # fmt: skip
+
+    def _hnsw(self) -> dict[str, Any]:
+        """Chroma's HNSW configuration for a new collection (chromadb ``CreateHNSWConfiguration`` keys)."""
+        return {"space": "cosine", "max_neighbors": self.settings.hnsw_m,
+                "ef_construction": self.settings.hnsw_ef_construction, "ef_search": self.settings.hnsw_ef_search}  # fmt: skip
+
+    def _tune(self, collection) -> None:
+        """Apply ``SHOPLENS_HNSW_EF_SEARCH`` to an existing collection; M and ef_construction need a rebuild."""
+        hnsw = (getattr(collection, "configuration_json", None) or {}).get("hnsw") or {}
+        if hnsw and hnsw.get("ef_search") != self.settings.hnsw_ef_search:
+            collection.modify(configuration={"hnsw": {"ef_search": self.settings.hnsw_ef_search}})
+            log.info("collection %s: HNSW ef_search %s -> %d", collection.name, hnsw.get("ef_search"),
+                     self.settings.hnsw_ef_search)  # fmt: skip
+        built = (hnsw.get("max_neighbors"), hnsw.get("ef_construction"))
+        wanted = (self.settings.hnsw_m, self.settings.hnsw_ef_construction)
+        if hnsw and built != wanted:
+            log.info("collection %s was built with HNSW M=%s, ef_construction=%s; the settings (%s, %s) apply after "
+                     "`python -m engine.index --rebuild`", collection.name, *built, *wanted)  # fmt: skip
+
+    def set_ef_search(self, ef_search: int) -> None:
+        """Change ef_search on the existing collections (Chroma reads it when it loads an index)."""
+        for collection in filter(None, (self._collection, self._images)):
+            collection.modify(configuration={"hnsw": {"ef_search": ef_search}})
+        if not self.settings.chroma_url:
+            with self._lock:
+                self._reconnect()
 
     def _check_space(self, metadata: dict[str, Any]) -> None:
         model, dim = metadata.get("shoplens_model"), metadata.get("shoplens_dim")
@@ -114,119 +234,262 @@ class ProductStore:
             "Re-index with `python -m engine.index --catalog PATH --rebuild`, or choose another SHOPLENS_COLLECTION."
         )
 
+    def _collection_of(self, kind: Kind):
+        """Where ``kind`` records live: their own collection, or (layout 1) the one shared collection."""
+        return self._images if kind == "image" and self._images is not None else self._collection
+
+    # --- the catalogue version --------------------------------------------------------------------
+    def catalogue_version(self) -> CatalogueVersion | None:
+        """The index's current version: one read of the collection's metadata, never a scan."""
+        try:
+            fresh = self._client.get_collection(self.settings.collection, embedding_function=None)
+        except Exception:  # noqa: BLE001 - not there (yet, or any more): no catalogue to follow
+            return None
+        return CatalogueVersion(str(fresh.id), int((fresh.metadata or {}).get(VERSION_KEY, 0)))
+
+    def follow(self) -> CatalogueVersion | None:
+        """The current version, with this store's view brought up to it when another process moved it.
+
+        A rebuilt index is a new collection: it is opened. An embedded store whose index another
+        process changed opens a fresh client, because Chroma's in-process vector index does not see
+        other processes' writes; that waits until the writer is done (the version is settled).
+        """
+        with self._lock:
+            current = self.catalogue_version()
+            if current is None or current == self._followed:
+                return current
+            if self._followed is None or current.collection != self._followed.collection:
+                self._reopen()
+            elif not self.settings.chroma_url:
+                if not current.settled:
+                    return current  # a writer is at work: keep reading the files as they were
+                self._reconnect()
+            self._followed = current
+            return current
+
+    def _reopen(self) -> None:
+        """Open the collections again (e.g. after another process rebuilt the index)."""
+        if self.settings.chroma_url:
+            self._collection, self._images = self._open_collections()
+        else:
+            self._reconnect()
+
+    def _reconnect(self) -> None:
+        """A fresh embedded client that reads the files as they are now; the old one is closed later."""
+        retired = self._client
+        self._generation += 1
+        self._client = _client(self.settings, self._generation)
+        self._collection, self._images = self._open_collections()
+        _retire(retired)
+        log.info("re-opened the index at %s to see another process's changes", self.where)
+
     # --- writing --------------------------------------------------------------------------------
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        """Changes made inside are one step for readers (see :class:`CatalogueVersion`).
+
+        The version turns odd at the first change and even when the block ends, however it ends. A
+        session that finds an odd version (a writer was killed half-way) settles it even if it
+        changes nothing, so readers pick up what that writer left.
+        """
+        with self._lock:
+            if self._session is not None:  # part of an outer session
+                yield
+                return
+            current = self.catalogue_version()
+            self._session = _Session(current.number if current else 0)
+            try:
+                yield
+            finally:
+                session, self._session = self._session, None
+                if session.marked or session.found % 2:
+                    self._move_version(settled=True)
+
+    def _changing(self) -> None:
+        """Called before every change: the session's first one makes the version odd (and the layout current)."""
+        if self.space is None:
+            raise IndexMismatchError("This index was opened read-only (no CLIP model); it cannot be written.")
+        session = self._session
+        if session is not None and not session.marked:
+            session.marked = True
+            self._move_version(settled=False)
+            self._upgrade()
+
+    def _move_version(self, *, settled: bool) -> None:
+        """The next odd (``settled`` False) or even number; the collection's metadata is replaced whole."""
+        metadata = dict(self._client.get_collection(self.settings.collection, embedding_function=None).metadata or {})
+        number = int(metadata.get(VERSION_KEY, 0))
+        number += 1 if (number % 2 == 1) == settled else 2
+        self._collection.modify(metadata={**metadata, VERSION_KEY: number, "shoplens_schema": SCHEMA_VERSION})
+        self._followed = CatalogueVersion(str(self._collection.id), number)
+
+    def _upgrade(self) -> None:
+        """Layout 1 -> 2: move the image records out of the shared collection (no offsets, so no re-scans)."""
+        if self._images is not None:
+            return
+        self._images = self._create_images()
+        moved = 0
+        while True:
+            page = self._collection.get(where={"kind": "image"}, include=["embeddings", "metadatas"], limit=PAGE)
+            if not page["ids"]:
+                break
+            self._images.upsert(ids=page["ids"], embeddings=page["embeddings"], metadatas=page["metadatas"])
+            self._collection.delete(ids=page["ids"])
+            moved += len(page["ids"])
+        log.info("moved %d image vectors to their own collection %s", moved, self.image_collection)
+
     def upsert(self, products: Sequence[Product], image_vectors: np.ndarray, text_vectors: np.ndarray,
                versions: Sequence[ContentVersion]) -> None:  # fmt: skip
-        """Write both records of each product in one call, so an interruption never leaves half a product."""
+        """Write both records of each product: the image record first, so an interruption leaves at most a
+        product whose records disagree (re-embedded by the next run), never a text record without its image."""
         for vectors in (image_vectors, text_vectors):
             if vectors.shape != (len(products), self.space.dim):
                 raise IndexMismatchError(
                     f"Refusing vectors of shape {vectors.shape}; this index takes dim {self.space.dim}."
                 )
-        ids, embeddings, metadatas, documents = [], [], [], []
-        for product, image_vector, text_vector, version in zip(products, image_vectors, text_vectors, versions):
-            for kind, vector in (("image", image_vector), ("text", text_vector)):
-                ids.append(record_id(product.id, kind))
-                embeddings.append(vector)
-                metadatas.append(_metadata(product, kind, version))
-                documents.append(product.model_dump_json())
-        if ids:
-            self._collection.upsert(ids=ids, embeddings=np.stack(embeddings), metadatas=metadatas, documents=documents)
+        if not products:
+            return
+        with self.writing():
+            self._changing()
+            for kind, vectors in (("image", image_vectors), ("text", text_vectors)):
+                self._collection_of(kind).upsert(
+                    ids=[record_id(p.id, kind) for p in products], embeddings=np.asarray(vectors, np.float32),
+                    metadatas=[_metadata(p, kind, v) for p, v in zip(products, versions)],
+                    documents=[p.model_dump_json() for p in products] if kind == "text" else None,
+                )  # fmt: skip
 
     def restamp(self, stamps: dict[str, ImageStamp]) -> None:
         """Record new image stamps (same digest, new size or mtime) without touching vectors or documents."""
-        ids = [record_id(pid, kind) for pid in stamps for kind in KINDS]
-        metadatas = [_image_metadata(stamp) for stamp in stamps.values() for _ in KINDS]
-        for start in range(0, len(ids), PAGE):
-            self._collection.update(ids=ids[start : start + PAGE], metadatas=metadatas[start : start + PAGE])
+        if not stamps:
+            return
+        with self.writing():
+            self._changing()
+            for kind in KINDS:
+                ids = [record_id(pid, kind) for pid in stamps]
+                metadatas = [_image_metadata(stamp) for stamp in stamps.values()]
+                for start in range(0, len(ids), PAGE):
+                    self._collection_of(kind).update(ids=ids[start : start + PAGE], metadatas=metadatas[start : start + PAGE])
 
     def delete(self, product_ids: Iterable[str]) -> None:
-        ids = [record_id(pid, kind) for pid in product_ids for kind in KINDS]
-        for start in range(0, len(ids), PAGE):
-            self._collection.delete(ids=ids[start : start + PAGE])
+        product_ids = list(product_ids)
+        if not product_ids:
+            return
+        with self.writing():
+            self._changing()
+            for kind in KINDS:
+                ids = [record_id(pid, kind) for pid in product_ids]
+                for start in range(0, len(ids), PAGE):
+                    self._collection_of(kind).delete(ids=ids[start : start + PAGE])
 
     def reset(self) -> None:
-        """Delete the whole collection and start an empty one in the current space (a rebuild)."""
-        if self.settings.collection in {c.name for c in self._client.list_collections()}:
-            self._client.delete_collection(self.settings.collection)
-            log.info("dropped collection %s at %s", self.settings.collection, self.where)
-        self._collection = self._open_collection()
+        """Delete both collections and start empty ones in the current space (a rebuild)."""
+        existing = {c.name for c in self._client.list_collections()}
+        for name in (self.settings.collection, self.image_collection):
+            if name in existing:
+                self._client.delete_collection(name)
+                log.info("dropped collection %s at %s", name, self.where)
+        self._collection, self._images = self._open_collections()
 
     # --- reading --------------------------------------------------------------------------------
     def count(self) -> int:
         """Products fully indexed (both vectors present)."""
         return len(self.versions())
 
-    def versions(self) -> dict[str, ContentVersion]:
-        """The indexed version of every product whose image and text records agree."""
+    def inventory(self) -> Inventory:
+        """Every product's indexed version and every stored product id, from one pass per collection."""
         seen: dict[str, dict[str, dict[str, Any]]] = {}
-        for _, metadata in self._records(include=["metadatas"]):
-            seen.setdefault(metadata["product_id"], {})[metadata["kind"]] = metadata
-        return {
+        for collection in self._collections():
+            for record, metadata in self._records(collection, include=["metadatas"]):
+                seen.setdefault(_product_id(record), {})[metadata.get("kind") or record.rsplit("#", 1)[1]] = metadata
+        versions = {
             pid: _version(kinds["text"])
             for pid, kinds in seen.items()
             if "text" in kinds and "image" in kinds and kinds["image"]["hash"] == kinds["text"]["hash"]
         }
+        return Inventory(versions, set(seen))
+
+    def versions(self) -> dict[str, ContentVersion]:
+        """The indexed version of every product whose image and text records agree."""
+        return self.inventory().versions
 
     def stored_product_ids(self) -> set[str]:
         """Every product with at least one record (complete or not)."""
-        return {record.rsplit("#", 1)[0] for record, _ in self._records(include=[])}
+        return {_product_id(record) for collection in self._collections() for record, _ in self._records(collection, [])}
 
     def categories(self) -> list[str]:
         """Distinct categories in the index, sorted."""
-        return sorted({metadata["category"] for _, metadata in self._records(include=["metadatas"], where={"kind": "text"})})
+        return sorted({metadata["category"] for record, metadata in self._records(self._collection, ["metadatas"])
+                       if record.endswith("#text")})  # fmt: skip
 
-    def _records(self, include: list[str], where: dict[str, Any] | None = None) -> Iterable[tuple[str, dict]]:
-        """(record id, metadata) of every record, read page by page."""
-        if self._collection is None:
-            return
-        offset = 0
-        while True:
-            page = self._collection.get(where=where, include=include, limit=PAGE, offset=offset)
-            metadatas = page.get("metadatas") or [{}] * len(page["ids"])
-            yield from zip(page["ids"], metadatas)
-            if len(page["ids"]) < PAGE:
-                return
-            offset += PAGE
-
-    def query(self, vector: np.ndarray, kind: Kind, n: int, where: dict[str, Any] | None = None) -> list[VectorMatch]:
-        """The ``n`` nearest products by their ``kind`` vector, best first.
-
-        Only distances are asked for: the record ids name the products, and turning a hundred
-        metadata records into Python dicts would cost ten times the search itself.
-        """
+    def catalogue(self) -> list[Product]:
+        """Every indexed product, sorted by id: one pass over the text records and their documents."""
         if self._collection is None:
             return []
-        condition = _and([{"kind": kind}, *([where] if where else [])])
-        result = self._collection.query(
+        products = [Product.model_validate_json(document)
+                    for record, document in self._records(self._collection, ["documents"], field="documents")
+                    if record.endswith("#text")]  # fmt: skip
+        return sorted(products, key=lambda p: p.id)
+
+    def _collections(self) -> list:
+        return [c for c in (self._collection, self._images) if c is not None]
+
+    def _records(self, collection, include: list[str], field: str = "metadatas") -> Iterator[tuple[str, Any]]:
+        """(record id, metadata or document) of every record in ``collection``.
+
+        The ids come first, in one call (ids alone are cheap), and the rest is fetched by id, page by
+        page: Chroma pages by offset by skipping records, which would make one pass over n records
+        cost O(n²) as the catalogue grows.
+        """
+        if collection is None:
+            return
+        ids = collection.get(include=[])["ids"]
+        if not include:
+            yield from ((record, None) for record in ids)
+            return
+        for start in range(0, len(ids), READ_PAGE):
+            page = collection.get(ids=ids[start : start + READ_PAGE], include=include)
+            yield from zip(page["ids"], page[field])
+
+    def query(self, vector: np.ndarray, kind: Kind, n: int, where: dict[str, Any] | None = None,
+              among: Sequence[str] | None = None) -> list[VectorMatch]:  # fmt: skip
+        """The ``n`` nearest products by their ``kind`` vector (among the products ``among``, if given), best first.
+
+        Only distances are asked for: the record ids name the products, and turning a hundred
+        metadata records into Python dicts would cost ten times the search itself. A ``where``
+        filter is applied inside Chroma, at a cost that grows with the records it matches.
+        """
+        collection = self._collection_of(kind)
+        if collection is None or (among is not None and not among):
+            return []
+        condition = where if self._images is not None else _and([{"kind": kind}, *([where] if where else [])])
+        result = collection.query(
             query_embeddings=[np.asarray(vector, dtype=np.float32)], n_results=max(1, n), where=condition,
-            include=["distances"],
+            ids=[record_id(pid, kind) for pid in among] if among is not None else None, include=["distances"],
         )  # fmt: skip
-        return [VectorMatch(rid.rsplit("#", 1)[0], 1.0 - float(distance))
+        return [VectorMatch(_product_id(rid), 1.0 - float(distance))
                 for rid, distance in zip(result["ids"][0], result["distances"][0])]  # fmt: skip
 
     def vectors(self, product_ids: Sequence[str], kind: Kind) -> dict[str, np.ndarray]:
-        if not product_ids or self._collection is None:
-            return {}
-        got = self._collection.get(ids=[record_id(pid, kind) for pid in product_ids], include=["embeddings"])
-        return {rid.rsplit("#", 1)[0]: np.asarray(vec, dtype=np.float32) for rid, vec in zip(got["ids"], got["embeddings"])}
+        return {pid: vector for (pid, _), vector in self.record_vectors([(pid, kind) for pid in product_ids]).items()}
 
     def record_vectors(self, records: Sequence[tuple[str, Kind]]) -> dict[tuple[str, Kind], np.ndarray]:
-        """Vectors of (product id, kind) pairs, fetched in one call."""
-        if not records or self._collection is None:
-            return {}
-        got = self._collection.get(ids=[record_id(pid, kind) for pid, kind in records], include=["embeddings"])
-        found = {}
-        for rid, vector in zip(got["ids"], got["embeddings"]):
-            pid, kind = rid.rsplit("#", 1)
-            found[(pid, kind)] = np.asarray(vector, dtype=np.float32)
+        """Vectors of (product id, kind) pairs, one call per kind."""
+        found: dict[tuple[str, Kind], np.ndarray] = {}
+        for kind in KINDS:
+            ids = [record_id(pid, k) for pid, k in records if k == kind]
+            collection = self._collection_of(kind)
+            if not ids or collection is None:
+                continue
+            got = collection.get(ids=ids, include=["embeddings"])
+            for rid, vector in zip(got["ids"], got["embeddings"]):
+                found[(_product_id(rid), kind)] = np.asarray(vector, dtype=np.float32)
         return found
 
     def products(self, product_ids: Sequence[str]) -> dict[str, Product]:
         if not product_ids or self._collection is None:
             return {}
         got = self._collection.get(ids=[record_id(pid, "text") for pid in product_ids], include=["documents"])
-        return {rid.rsplit("#", 1)[0]: Product.model_validate_json(doc) for rid, doc in zip(got["ids"], got["documents"])}
+        return {_product_id(rid): Product.model_validate_json(doc) for rid, doc in zip(got["ids"], got["documents"])}
 
 
 def _metadata(product: Product, kind: Kind, version: ContentVersion) -> dict[str, Any]:

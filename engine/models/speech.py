@@ -4,17 +4,35 @@ Whisper's ``load_audio`` hands any path to ``ffmpeg``; an uploaded playlist or c
 then make ffmpeg read other files. We decode ourselves instead: only the ``file`` protocol, only
 plain audio/container demuxers, nothing read but the uploaded file, a hard time limit, and the
 ffmpeg binary that ``imageio-ffmpeg`` ships when the system has none.
+
+A voice query is short, so recognition is a single 30 s window, done the cheap way first:
+
+- leading and trailing silence are trimmed before the window is padded, so it holds the speech;
+- the encoder runs once, and language detection and every decoding attempt share its output
+  (``transcribe()`` encodes once to detect the language and again for each decoding attempt);
+- the language comes from the caller (the UI's "Spoken language") whenever it is known;
+- greedy decoding; one sampled retry only when the greedy text looks wrong (a low average
+  log-probability, or repetitive) and Whisper thinks the window holds speech;
+- the decoder may write at most a few tokens per second of speech, so a loop stops early.
+
+Weights and arithmetic stay fp32 (``fp16=False``). On CPUs without bf16/fp16 arithmetic (AVX-512
+alone is not enough) half precision ran the encoder two to five times slower, and int8 dynamic
+quantization of the linear layers, though faster, raised Whisper base's error rates on the spoken
+query sets (see ``bench/voice.py`` for the measured speed and accuracy of this path).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import re
 import shutil
 import subprocess
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -24,14 +42,23 @@ from engine.models.devices import resolve_device
 from engine.settings import Settings
 from engine.types import Transcript
 
+if TYPE_CHECKING:
+    from whisper.decoding import DecodingResult
+
 log = logging.getLogger(__name__)
 
 SAMPLE_RATE = 16_000
+WINDOW_SAMPLES = 30 * SAMPLE_RATE  # Whisper's window; a voice query gets one
 ALLOWED_DEMUXERS = "wav,mp3,ogg,flac,matroska,webm,mov,mp4,m4a,aac,aiff,caf"
 SUPPORTED = "wav, mp3, m4a, ogg, webm or flac"
 FFMPEG_TIMEOUT_S = 60
 SILENCE_RMS = 3e-4  # about -70 dBFS: digital silence or a muted microphone
 NON_SPEECH = re.compile(r"\[[^\]]*\]|\([^)]*\)|[♪♫*]+")
+
+# Silence trimming: 20 ms frames 40 dB below the loudest one are silence; keep a little around speech.
+FRAME = SAMPLE_RATE // 50
+SILENCE_BELOW_PEAK_DB = 40.0
+SPEECH_MARGIN_S = 0.2
 
 # Whisper drops a segment when it is probably silence *and* decoded with low confidence; we apply
 # the same rule a little more strictly, plus Whisper's repetition (compression) guard, because
@@ -39,7 +66,15 @@ NON_SPEECH = re.compile(r"\[[^\]]*\]|\([^)]*\)|[♪♫*]+")
 NO_SPEECH_PROB = 0.5
 LOW_CONFIDENCE_LOGPROB = -0.7
 MAX_COMPRESSION_RATIO = 2.4
-MAX_TOKENS = 128  # per 30 s window: ample for a spoken query, and caps a looping beam search
+MAX_TOKENS = 128  # per 30 s window: ample for a spoken query, and caps a looping decoder
+TOKENS_PER_SECOND = 8  # a shorter clip gets fewer: 16 + 8 a second is ample for fast English or Chinese
+
+# Greedy decoding is retried once, like transcribe()'s temperature fallback but never more, when its
+# text looks wrong and Whisper thinks the window holds speech (noise often decodes as a confident
+# loop that a retry would only repeat). The retry samples five candidates in one batched decoder
+# pass and keeps the likeliest: it costs about two greedy passes, and needs no encoder pass.
+RETRY_BELOW_LOGPROB = -1.0  # transcribe()'s logprob_threshold
+RETRY = {"temperature": 0.4, "best_of": 5}
 
 
 def ffmpeg_executable() -> str:
@@ -160,45 +195,109 @@ class SpeechRecognizer:
         seconds = len(samples) / SAMPLE_RATE
         if float(np.sqrt(np.mean(samples**2))) < SILENCE_RMS:
             raise NoSpeechError("No speech detected: the recording is silent. Check the microphone and try again.")
-        text, language = self._recognise(samples, "translate" if translate else "transcribe", language)
+        speech = trim_silence(samples)
+        if len(speech) > WINDOW_SAMPLES:  # only when SHOPLENS_MAX_AUDIO_SECONDS allows more than a window
+            speech, trimmed = speech[:WINDOW_SAMPLES], True
+        text, language = self._recognise(speech, "translate" if translate else "transcribe", language)
         if not text:
             raise NoSpeechError("No speech detected in the recording. Please speak clearly and try again.")
         log.info("transcribed %.1f s of %s speech%s: %r", seconds, language, " (trimmed)" if trimmed else "", text)
         return Transcript(text=text, language=language, seconds=seconds, trimmed=trimmed)
 
     def _recognise(self, samples: np.ndarray, task: str = "transcribe", language: str | None = None) -> tuple[str, str]:
+        """(text, language) of one window of speech; the text is empty when Whisper heard none."""
         model = self.model
-        language = language or self.settings.whisper_language or (None if model.is_multilingual else "en")
         if not model.is_multilingual:
-            language = "en"
-        if task == "translate" and not model.is_multilingual:
-            task = "transcribe"  # an English-only model already writes English
-        with self._run_lock, torch.random.fork_rng(devices=[]):
-            torch.manual_seed(0)  # temperature fallback samples: same clip, same transcript
-            result = model.transcribe(
-                samples, fp16=False, language=language, task=task, verbose=None, beam_size=5, best_of=5,
-                sample_len=MAX_TOKENS,
-                temperature=(0.0, 0.2, 0.4, 0.6), condition_on_previous_text=False,
-            )  # fmt: skip
-        kept = [segment["text"] for segment in result.get("segments", []) if _is_speech(segment)]
-        text = " ".join(NON_SPEECH.sub(" ", part).strip() for part in kept)
-        text = re.sub(r"\s+", " ", text).strip()
-        if not re.search(r"\w", text):
-            text = ""
-        language = result.get("language") or language or "en"
+            language, task = "en", "transcribe"  # an English-only model writes English either way
+        language = language or self.settings.whisper_language
+        with self._run_lock, torch.inference_mode(), torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)  # the sampled retry: same clip, same transcript
+            features = self._encode(samples)
+            language = language or self._detect_language(features)
+            result = self._decode(features, language, task, token_budget(len(samples) / SAMPLE_RATE))
+        text = _clean(result.text) if _is_speech(result) else ""
         if language.startswith("zh") and task == "transcribe":
-            text = _simplified(text)  # Whisper often writes Traditional; catalogues are usually Simplified
+            text = simplified(text)  # Whisper often writes Traditional; catalogues are usually Simplified
         return text, language
 
+    def _encode(self, samples: np.ndarray) -> torch.Tensor:
+        """The encoder's output for one 30 s window: the only encoder pass a clip gets.
 
-def _simplified(text: str) -> str:
+        The window is built as ``transcribe()`` builds it: the clip's frames, then zeros in the
+        log-Mel domain (not silent audio, which reads differently and costs accuracy).
+        """
+        import whisper
+        from whisper.audio import HOP_LENGTH, N_FRAMES, N_SAMPLES
+
+        audio = torch.from_numpy(samples).to(self.model.device)
+        mel = whisper.log_mel_spectrogram(audio, self.model.dims.n_mels, padding=N_SAMPLES)
+        window = whisper.pad_or_trim(mel[:, : len(samples) // HOP_LENGTH], N_FRAMES)
+        return self.model.embed_audio(window.unsqueeze(0))
+
+    def _detect_language(self, features: torch.Tensor) -> str:
+        _, probabilities = self.model.detect_language(features)
+        return max(probabilities[0], key=probabilities[0].get)
+
+    def _decode(self, features: torch.Tensor, language: str, task: str, max_tokens: int) -> DecodingResult:
+        """Greedy first; one sampled retry when the greedy text looks wrong (never more).
+
+        Timestamp tokens stay, as in ``transcribe()``: decoding without them saved a few decoder
+        steps but raised the error rate on all three spoken query sets.
+        """
+        import whisper
+
+        options = whisper.DecodingOptions(task=task, language=language, sample_len=max_tokens, fp16=False)
+        result = self.model.decode(features[0], options)
+        if _needs_retry(result):
+            result = self.model.decode(features[0], replace(options, **RETRY))
+        return result
+
+
+def trim_silence(samples: np.ndarray) -> np.ndarray:
+    """The samples from the first to the last loud 20 ms frame, with a short margin either side.
+
+    A frame is silent when it is quieter than SILENCE_RMS or 40 dB below the loudest frame; a clip
+    without a loud frame is returned whole.
+    """
+    frames = samples[: len(samples) // FRAME * FRAME].reshape(-1, FRAME)
+    loudness = np.sqrt(np.mean(frames**2, axis=1))
+    if not len(loudness):
+        return samples
+    threshold = max(SILENCE_RMS, float(loudness.max()) * 10 ** (-SILENCE_BELOW_PEAK_DB / 20))
+    loud = np.flatnonzero(loudness > threshold)
+    if not len(loud):
+        return samples
+    margin = int(SPEECH_MARGIN_S * SAMPLE_RATE)
+    return samples[max(loud[0] * FRAME - margin, 0) : (loud[-1] + 1) * FRAME + margin]
+
+
+def token_budget(seconds: float) -> int:
+    """The most tokens a clip of this many seconds of speech may decode to."""
+    return min(MAX_TOKENS, 16 + math.ceil(TOKENS_PER_SECOND * seconds))
+
+
+def _clean(text: str) -> str:
+    """The words alone: no "[Music]", "(laughs)" or note symbols; empty when no word is left."""
+    text = re.sub(r"\s+", " ", NON_SPEECH.sub(" ", text)).strip()
+    return text if re.search(r"\w", text) else ""
+
+
+def simplified(text: str) -> str:
+    """Chinese text in Simplified characters."""
     import opencc
 
     return opencc.OpenCC("t2s").convert(text)
 
 
-def _is_speech(segment: dict) -> bool:
-    probably_silence = segment.get("no_speech_prob", 0.0) > NO_SPEECH_PROB
-    unsure = segment.get("avg_logprob", 0.0) < LOW_CONFIDENCE_LOGPROB
-    repetitive = segment.get("compression_ratio", 0.0) > MAX_COMPRESSION_RATIO
-    return not (probably_silence and unsure) and not repetitive
+def _is_silence(result: DecodingResult) -> bool:
+    return result.no_speech_prob > NO_SPEECH_PROB and result.avg_logprob < LOW_CONFIDENCE_LOGPROB
+
+
+def _is_speech(result: DecodingResult) -> bool:
+    return not _is_silence(result) and result.compression_ratio <= MAX_COMPRESSION_RATIO
+
+
+def _needs_retry(result: DecodingResult) -> bool:
+    unsure = result.avg_logprob < RETRY_BELOW_LOGPROB
+    repetitive = result.compression_ratio > MAX_COMPRESSION_RATIO
+    return (unsure or repetitive) and result.no_speech_prob <= NO_SPEECH_PROB

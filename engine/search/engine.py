@@ -6,11 +6,21 @@ vector and by text vector, filters applied inside the store) and from BM25 (:mod
 and fuses them into one explained score (:mod:`engine.search.fusion`). The best ``RESULT_POOL`` form
 the ranked pool ("show more" pages through it); facet counts describe every product the search ranks
 (:mod:`engine.search.facets`). Each search reads one catalogue :class:`~engine.search.snapshot.Snapshot`.
+
+Nothing a search does grows with the catalogue in Python: the catalogue-wide steps (BM25 scores,
+filter masks, facet counts) are numpy operations over arrays, the best candidates are found by
+partial selection (:func:`~engine.search.lexical.top_k`), and the shopper's filters are applied to the
+vector candidates here rather than inside Chroma (see :meth:`SearchEngine._nearest`).
+
+When another process (``python -m engine.index``) changes the index, a serving engine notices within
+``SHOPLENS_INDEX_POLL_SECONDS`` (one metadata read, no scan) and reads the new catalogue in the
+background; searches keep the snapshot they started with.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -24,17 +34,17 @@ from PIL import Image
 
 from engine.catalogue.images import load_image
 from engine.catalogue.products import Product
-from engine.catalogue.store import ProductStore
+from engine.catalogue.store import CatalogueVersion, ProductStore, VectorMatch
 from engine.errors import InvalidInputError
 from engine.models.clip import ClipEmbedder
 from engine.models.speech import SpeechRecognizer
 from engine.search.fusion import LEXICAL_WEIGHT, WEIGHTS, Candidate, compose, fuse, unit
-from engine.search.lexical import tokenize
-from engine.search.snapshot import Snapshot
+from engine.search.lexical import tokenize, top_k
+from engine.search.snapshot import SavedLexicons, Snapshot
 from engine.search.synonyms import Expanded, Expansion
 from engine.search.understand import understand
 from engine.settings import Settings
-from engine.types import KINDS, MAX_RESULTS, Constraints, Filters, Hit, Query, SearchResult, Sort
+from engine.types import KINDS, MAX_RESULTS, Constraints, Filters, Hit, Kind, Query, SearchResult, Sort
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +55,13 @@ RESULT_POOL = MAX_RESULTS
 # Candidates per list (image vectors, text vectors, BM25). Independent of how many hits are shown, so
 # "show more" pages through one fixed ranking.
 CANDIDATES = RESULT_POOL
+# Filters on the vector candidates (see SearchEngine._nearest): the unfiltered neighbours are read
+# OVERFETCH times as deep as the allowed share needs, if that is at most FETCH_LIMIT deep; else up to
+# EXACT_LIMIT allowed products are compared exactly. Chroma's cost per result read, per vector fetched
+# and per filtered search decided these (bench/scale.py).
+EXACT_LIMIT = 500
+OVERFETCH = 1.2
+FETCH_LIMIT = 1000
 TEXT_VECTOR_CACHE = 1024  # recent query texts whose CLIP vectors are kept (refining a search re-uses them)
 SORT_KEYS: dict[str, Callable[[Product], Any]] = {
     "price_asc": lambda p: p.price,
@@ -70,6 +87,11 @@ class SearchEngine:
         self.speech = speech
         self._snapshot: Snapshot | None = None
         self._snapshot_lock = threading.Lock()
+        self._sequence = 0  # snapshots built by this engine
+        self._checked_at = 0.0  # when the index's version was last looked at
+        self._refreshing = threading.Lock()  # held while a background refresh runs
+        self.saved = SavedLexicons(settings.data_dir / "lexical", settings.collection)
+        self.on_index_change: list[Callable[[], None]] = []  # called after another process's change was picked up
         self.text_vector = lru_cache(maxsize=TEXT_VECTOR_CACHE)(self._embed_text)
         self.review_stats: Callable[[], Mapping[str, Any]] | None = None  # product id -> stats with .stars, .score
         self.vectors = True  # False when CLIP could not be loaded: words-only search over the catalogue file
@@ -85,34 +107,72 @@ class SearchEngine:
     # --- the catalogue as searched --------------------------------------------------------------
     @property
     def snapshot(self) -> Snapshot:
-        """The current catalogue snapshot (built on first use; replaced whole by :meth:`refresh`)."""
+        """The current catalogue snapshot: built on first use, replaced whole by :meth:`refresh`, and
+        re-read in the background when another process changed the index (:meth:`_watch`)."""
         snapshot = self._snapshot
         if snapshot is None:
             with self._snapshot_lock:
                 if self._snapshot is None:
-                    self._snapshot = self._build(version=1)
+                    self._snapshot = self._build()
                 snapshot = self._snapshot
+        else:
+            self._watch(snapshot)
         return snapshot
 
     def refresh(self) -> Snapshot:
         """Build a snapshot of the store as it is now and swap it in; searches under way keep theirs."""
         with self._snapshot_lock:
-            version = self._snapshot.version + 1 if self._snapshot else 1
-            self._snapshot = self._build(version)
-        log.info("catalogue snapshot %d: %d products", version, len(self._snapshot))
+            self._snapshot = self._build()
+        log.info("catalogue snapshot %d: %d products (index version %s)", self._snapshot.version, len(self._snapshot),
+                 self._snapshot.catalogue)  # fmt: skip
         return self._snapshot
 
     def use_products(self, products: list[Product]) -> Snapshot:
         """Search these products by words alone (no CLIP, so no vector index): the catalogue file itself."""
         with self._snapshot_lock:
-            version = self._snapshot.version + 1 if self._snapshot else 1
-            self._snapshot = Snapshot.build(products, version, catalogue=self.catalogue_path)
-        log.info("catalogue snapshot %d: %d products, words only", version, len(self._snapshot))
+            self._snapshot = Snapshot.build(products, self._next_version(), catalogue=self.catalogue_path)
+        log.info("catalogue snapshot %d: %d products, words only", self._snapshot.version, len(self._snapshot))
         return self._snapshot
 
-    def _build(self, version: int) -> Snapshot:
-        products = self.store.products(sorted(self.store.stored_product_ids())).values()
-        return Snapshot.build(products, version, catalogue=self.catalogue_path)
+    def _next_version(self) -> int:
+        self._sequence += 1
+        return self._sequence
+
+    def _build(self) -> Snapshot:
+        """The index as it is now: products read in one pass, BM25 loaded when it was saved for this version.
+
+        The index's version is read before and after the products: when both agree and no writer was at
+        work, the products are exactly that version, and its BM25 may be saved and loaded under it.
+        """
+        before = self.store.follow()
+        products = self.store.catalogue()
+        whole = before is not None and before.settled and self.store.catalogue_version() == before
+        return Snapshot.build(products, self._next_version(), catalogue=self.catalogue_path,
+                              lexical=self.saved.lexicon(before if whole else None),
+                              read_at=before or CatalogueVersion("", 0))  # fmt: skip
+
+    def _watch(self, snapshot: Snapshot) -> None:
+        """At most every ``index_poll_seconds``, one metadata read; a new settled version is read in the background."""
+        every = self.settings.index_poll_seconds
+        now = time.monotonic()
+        if not every or snapshot.catalogue is None or now < self._checked_at + every:
+            return
+        self._checked_at = now
+        current = self.store.catalogue_version()
+        if current is None or current == snapshot.catalogue or not current.settled:
+            return
+        if self._refreshing.acquire(blocking=False):
+            threading.Thread(target=self._refresh_in_background, name="shoplens-snapshot", daemon=True).start()
+
+    def _refresh_in_background(self) -> None:
+        try:
+            self.refresh()
+            for listener in self.on_index_change:
+                listener()
+        except Exception:  # the shop keeps serving the snapshot it has; the reason goes to the log
+            log.exception("re-reading the changed index failed")
+        finally:
+            self._refreshing.release()
 
     def review_columns(self, snapshot: Snapshot) -> tuple[np.ndarray, np.ndarray] | None:
         """(mean review stars, "best reviewed" score) per product of ``snapshot`` (NaN/0 when unreviewed)."""
@@ -166,17 +226,19 @@ class SearchEngine:
         vector = self._query_vector(query, words, hints, negatives, image, result.timings)
         clock = time.perf_counter()
         reviews = self.review_columns(snapshot)
-        where = self._where(constraints, snapshot, reviews)
-        candidates = self._vector_candidates(vector, where) if vector is not None else {}
+        stars = reviews[0] if reviews else None
+        keep = snapshot.columns.matching(constraints, review_stars=stars)  # the products the filters allow
+        candidates = self._vector_candidates(vector, None if constraints.is_empty else keep, snapshot) \
+            if vector is not None else {}  # fmt: skip
         result.timings["vector_search"] = time.perf_counter() - clock
         clock = time.perf_counter()
         bm25 = scoring.result() if scoring is not None else None
         if bm25 is not None:
-            self._add_lexical(candidates, bm25, constraints, snapshot, reviews)
+            self._add_lexical(candidates, bm25, keep, snapshot)
         ranked_set = None  # which products the search ranks: all under the filters, unless only words rank
         if vector is None and not words:
             result.browsed = True
-            self._add_browse(candidates, constraints, query.sort, snapshot, reviews)
+            self._add_browse(candidates, keep, query.sort, snapshot, reviews)
         elif vector is None:
             ranked_set = bm25 > 0
         self._fill_missing_similarities(candidates, vector)
@@ -184,8 +246,7 @@ class SearchEngine:
         mode = "both" if (words or hints) and image is not None else ("photo" if image is not None else "words")
         ranked = fuse(candidates, WEIGHTS[mode], LEXICAL_WEIGHT if bm25 is not None else 0.0,
                       use_vectors=query.mode != "lexical")  # fmt: skip
-        stars = reviews[0] if reviews else None
-        result.matching = int(snapshot.columns.matching(constraints, ranked_set, stars).sum())
+        result.matching = int((keep if ranked_set is None else keep & ranked_set).sum())
         result.facets = snapshot.columns.counts(constraints, ranked_set, stars)
         self._finish(result, ranked, candidates, words, query, snapshot, reviews)
         result.timings["lexical"] += time.perf_counter() - clock
@@ -279,22 +340,10 @@ class SearchEngine:
         timings["embedding"] = time.perf_counter() - clock
         return compose(word_vector, photo_vector, negative_vector, query.text_weight)
 
-    @staticmethod
-    def _where(constraints: Constraints, snapshot: Snapshot, reviews) -> dict[str, Any] | None:
-        """The store's filter: the constraints, plus the products whose reviews meet a review filter."""
-        where = constraints.where()
-        review_min = [f.review_min for f in (constraints.own, constraints.words) if f.review_min is not None]
-        if not review_min:
-            return where
-        stars = reviews[0] if reviews else np.full(len(snapshot.lexical.ids), np.nan)
-        ids = [pid for pid, kept in zip(snapshot.lexical.ids, stars >= max(review_min)) if kept] or ["-"]
-        clause = {"product_id": {"$in": ids}}
-        return clause if where is None else {"$and": [*where.get("$and", [where]), clause]}
-
-    def _vector_candidates(self, vector: np.ndarray, where: dict[str, Any] | None) -> dict[str, Candidate]:
+    def _vector_candidates(self, vector: np.ndarray, keep: np.ndarray | None, snapshot: Snapshot) -> dict[str, Candidate]:
         """Nearest products by image vector and by text vector: two store queries, side by side."""
         candidates: dict[str, Candidate] = {}
-        found = self._workers.map(lambda kind: (kind, self.store.query(vector, kind, CANDIDATES, where)), KINDS)
+        found = self._workers.map(lambda kind: (kind, self._nearest(vector, kind, keep, snapshot)), KINDS)
         for kind, matches in found:
             for match in matches:
                 candidate = candidates.setdefault(match.product_id, Candidate())
@@ -302,27 +351,70 @@ class SearchEngine:
                 candidate.matched.append(kind)
         return candidates
 
-    def _add_lexical(self, candidates: dict[str, Candidate], bm25: np.ndarray, filters: Constraints,
-                     snapshot: Snapshot, reviews) -> None:  # fmt: skip
-        """BM25's best matches under the filters join the candidates; other candidates get their score."""
-        eligible = np.flatnonzero((bm25 > 0) & snapshot.columns.matching(filters, review_stars=reviews[0] if reviews else None))
-        best = eligible[np.argsort(-bm25[eligible], kind="stable")[:CANDIDATES]]
-        ids = snapshot.lexical.ids
-        for i in best:
-            candidate = candidates.setdefault(ids[i], Candidate())
-            candidate.matched.append("lexical")
-        for i in eligible:
-            if ids[i] in candidates:
-                candidates[ids[i]].bm25 = float(bm25[i])
+    def _nearest(self, vector: np.ndarray, kind: Kind, keep: np.ndarray | None, snapshot: Snapshot) -> list[VectorMatch]:
+        """The ``CANDIDATES`` nearest products by their ``kind`` vector among those ``keep`` allows (None: all).
 
-    def _add_browse(self, candidates: dict[str, Candidate], filters: Constraints, sort: Sort, snapshot: Snapshot,
+        A filter inside Chroma costs time in proportion to the records it matches, so the filters are
+        applied here, to the snapshot's columns. The unfiltered neighbours are read deep enough that
+        about ``CANDIDATES`` of them should pass (those that do are exactly the best allowed ones),
+        when that depth is affordable. Otherwise, or when too few passed, a few allowed products are
+        compared exactly (their vectors fetched), and more are searched by Chroma among themselves.
+        """
+        if keep is None:
+            return self.store.query(vector, kind, CANDIDATES)
+        allowed = np.flatnonzero(keep)
+        if not len(allowed):
+            return []
+        depth = min(math.ceil(CANDIDATES * len(keep) / len(allowed) * OVERFETCH), len(keep))
+        if depth <= FETCH_LIMIT:
+            position = snapshot.lexical.position
+            passed = [m for m in self.store.query(vector, kind, depth)
+                      if (i := position.get(m.product_id)) is not None and keep[i]]  # fmt: skip
+            if len(passed) >= CANDIDATES or depth >= len(keep):
+                return passed[:CANDIDATES]
+        ids = snapshot.lexical.ids
+        if len(allowed) <= EXACT_LIMIT:
+            return self._exact(vector, kind, [ids[i] for i in allowed])
+        return self.store.query(vector, kind, CANDIDATES, among=[ids[i] for i in allowed])
+
+    def _exact(self, vector: np.ndarray, kind: Kind, product_ids: list[str]) -> list[VectorMatch]:
+        """The best ``CANDIDATES`` of a few products by exact cosine similarity (ties by product id)."""
+        stored = self.store.vectors(product_ids, kind)
+        if not stored:
+            return []
+        ordered = sorted(stored)
+        similarity = np.stack([stored[pid] for pid in ordered]) @ vector
+        return [VectorMatch(ordered[i], float(similarity[i])) for i in top_k(similarity, CANDIDATES)]
+
+    def _add_lexical(self, candidates: dict[str, Candidate], bm25: np.ndarray, keep: np.ndarray, snapshot: Snapshot) -> None:
+        """BM25's best matches under the filters join the candidates; other candidates get their score."""
+        eligible = np.flatnonzero((bm25 > 0) & keep)
+        ids = snapshot.lexical.ids
+        for i in eligible[top_k(bm25[eligible], CANDIDATES)]:
+            candidates.setdefault(ids[i], Candidate()).matched.append("lexical")
+        position = snapshot.lexical.position
+        for pid, candidate in candidates.items():
+            i = position.get(pid)
+            if i is not None and bm25[i] > 0 and keep[i]:
+                candidate.bm25 = float(bm25[i])
+
+    def _add_browse(self, candidates: dict[str, Candidate], keep: np.ndarray, sort: Sort, snapshot: Snapshot,
                     reviews) -> None:  # fmt: skip
-        """Only filters were asked for: the pool is the best rated (or cheapest, ...) products under them."""
-        key = self._sort_key("rating" if sort == "relevance" else sort, snapshot, reviews)
-        keep = snapshot.columns.matching(filters, review_stars=reviews[0] if reviews else None)
-        chosen = sorted((p for p, kept in zip(snapshot.products, keep) if kept), key=lambda p: (key(p), p.id))
-        for product in chosen[:RESULT_POOL]:
-            candidates.setdefault(product.id, Candidate(matched=["filters"]))
+        """Only filters were asked for: the pool is the best rated (or cheapest, ...) products under them,
+        chosen by partial selection over the catalogue's columns (ties by product id)."""
+        order = self._sort_column("rating" if sort == "relevance" else sort, snapshot, reviews)
+        allowed = np.flatnonzero(keep)
+        ids = snapshot.lexical.ids
+        for i in allowed[top_k(-order[allowed], RESULT_POOL)]:
+            candidates.setdefault(ids[i], Candidate(matched=["filters"]))
+
+    @staticmethod
+    def _sort_column(sort: str, snapshot: Snapshot, reviews) -> np.ndarray:
+        """:data:`SORT_KEYS` as one array over the snapshot's products (smaller first)."""
+        columns = snapshot.columns
+        if sort == "reviews":
+            return -reviews[1] if reviews else np.zeros(len(columns))
+        return {"price_asc": columns.price, "price_desc": -columns.price, "rating": -columns.rating}[sort]
 
     def _fill_missing_similarities(self, candidates: dict[str, Candidate], vector: np.ndarray | None) -> None:
         """Exact similarity for the vector kind a candidate was not retrieved by."""

@@ -8,9 +8,11 @@ is how typed Chinese finds products through their Chinese titles even when CLIP 
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable, Mapping
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
@@ -23,6 +25,9 @@ STOPWORDS = frozenset(
     "want need looking look find show some any please like".split()
 )  # fmt: skip
 TITLE_WEIGHT = 2  # title words count twice: they name the product
+TOKEN_CACHE = 4096  # products whose token sets are kept for highlighting (the shown hits, mostly)
+IDS_FILE = "shoplens-ids.json"  # beside bm25s's files: which products, in which order, the saved index covers
+FORMAT = 1  # of a saved index together with tokenize(); bump it when either changes, and old saves are ignored
 
 
 @lru_cache(maxsize=1)
@@ -53,23 +58,56 @@ def product_text(product: Product) -> Iterable[str]:
 
 
 class LexicalIndex:
-    """BM25 over a fixed set of products; rebuilt (cheaply) whenever the catalogue index changes."""
+    """BM25 over a fixed list of products, built from their words or loaded from a saved index.
 
-    def __init__(self, products: Iterable[Product]) -> None:
-        import bm25s
+    A saved index (:meth:`save`) is memory-mapped when loaded (:meth:`load`): a start-up with an
+    unchanged catalogue neither tokenizes nor re-indexes it, and the score arrays stay on disk until
+    a query touches them.
+    """
 
+    def __init__(self, products: Iterable[Product], retriever=None) -> None:
+        """Index ``products``; ``retriever`` is a loaded ``bm25s.BM25`` over exactly these products, in this order."""
         self.products: list[Product] = list(products)
         self.ids = [product.id for product in self.products]
         self.by_id = dict(zip(self.ids, self.products))
+        self.position = {pid: i for i, pid in enumerate(self.ids)}  # product id -> index in every array
         self.colours = {p.colour for p in self.products if p.colour}
         self.categories = {p.category for p in self.products}
-        self._tokens = [tokenize(" ".join(product_text(product))) for product in self.products]
-        self._token_sets = {pid: set(tokens) for pid, tokens in zip(self.ids, self._tokens)}
-        self._retriever = bm25s.BM25()
-        if self.products:
-            self._retriever.index(self._tokens, show_progress=False)
+        self._retriever = retriever if retriever is not None else self._index(self.products)
         self._vocabulary = set(self._retriever.vocab_dict) if self.products else set()
+        self.product_tokens = lru_cache(maxsize=TOKEN_CACHE)(self._product_tokens)
 
+    @staticmethod
+    def _index(products: list[Product]):
+        import bm25s
+
+        retriever = bm25s.BM25()
+        if products:
+            retriever.index([tokenize(" ".join(product_text(p))) for p in products], show_progress=False)
+        return retriever
+
+    # --- saved to disk ----------------------------------------------------------------------------
+    def save(self, folder: Path) -> None:
+        """Write the index (bm25s arrays and vocabulary) and the product ids it covers into ``folder``."""
+        folder.mkdir(parents=True, exist_ok=True)
+        self._retriever.save(str(folder), show_progress=False)
+        (folder / IDS_FILE).write_text(json.dumps({"format": FORMAT, "ids": self.ids}), encoding="utf-8")
+
+    @classmethod
+    def load(cls, folder: Path, products: list[Product]) -> LexicalIndex | None:
+        """The index saved in ``folder``, memory-mapped, if it covers exactly ``products``; else None."""
+        import bm25s
+
+        try:
+            saved = json.loads((folder / IDS_FILE).read_text(encoding="utf-8"))
+            if saved.get("format") != FORMAT or saved.get("ids") != [p.id for p in products] or not products:
+                return None
+            retriever = bm25s.BM25.load(str(folder), mmap=True, show_progress=False)
+        except (OSError, ValueError, KeyError):
+            return None
+        return cls(products, retriever)
+
+    # --- scoring ----------------------------------------------------------------------------------
     def __len__(self) -> int:
         return len(self.products)
 
@@ -97,9 +135,21 @@ class LexicalIndex:
         scores = self.score_array(query)
         return {self.ids[i]: float(scores[i]) for i in np.flatnonzero(scores > 0)}
 
+    def best(self, query: str, k: int, weights: Mapping[str, float] | None = None) -> list[tuple[str, float]]:
+        """The ``k`` best matches (product id, score), best first, ties by product id: no full sort."""
+        scores = self.score_array(query, weights)
+        matching = np.flatnonzero(scores > 0)
+        return [(self.ids[i], float(scores[i])) for i in matching[top_k(scores[matching], k)]]
+
+    def _product_tokens(self, product_id: str) -> frozenset[str]:
+        return frozenset(tokenize(" ".join(product_text(self.by_id[product_id]))))
+
     def matched_words(self, query: str, product: Product) -> list[str]:
         """The query's own words that the product's text contains (for highlighting)."""
-        product_tokens = self._token_sets.get(product.id) or set(tokenize(" ".join(product_text(product))))
+        if self.by_id.get(product.id) is product:
+            product_tokens = self.product_tokens(product.id)
+        else:
+            product_tokens = set(tokenize(" ".join(product_text(product))))
         words = []
         for match in TOKEN.finditer(query.lower()):
             word = match.group()
@@ -109,3 +159,18 @@ class LexicalIndex:
             if word_tokens and all(token in product_tokens for token in word_tokens):
                 words.append(word)
         return words
+
+
+def top_k(scores: np.ndarray, k: int) -> np.ndarray:
+    """Positions of the ``k`` largest ``scores``, largest first, ties by position: what a stable full
+    sort would put first, found with a partial selection (``np.argpartition``) and a sort of those k."""
+    if k <= 0 or len(scores) == 0:
+        return np.zeros(0, np.intp)
+    if k < len(scores):
+        threshold = scores[np.argpartition(scores, len(scores) - k)[len(scores) - k]]  # the k-th largest
+        above = np.flatnonzero(scores > threshold)
+        chosen = np.concatenate([above, np.flatnonzero(scores == threshold)[: k - len(above)]])
+        chosen.sort()
+    else:
+        chosen = np.arange(len(scores))
+    return chosen[np.argsort(-scores[chosen], kind="stable")]

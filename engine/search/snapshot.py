@@ -3,17 +3,24 @@
 A search reads the catalogue many times (words, filters, facets, explanations). Holding one
 :class:`Snapshot` for the whole request means a re-index that lands half-way cannot mix two
 catalogue versions: the engine builds a new snapshot beside the old one and swaps a single reference.
+
+The expensive part of a snapshot, the BM25 index, is saved per catalogue version
+(:class:`SavedLexicons`), so a start over an unchanged index loads it instead of rebuilding it.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import shutil
+import tempfile
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine.catalogue.products import Product
+from engine.catalogue.store import CatalogueVersion
 from engine.search.facets import FacetColumns
 from engine.search.lexical import LexicalIndex
 from engine.search.spelling import SpellingCorrector
@@ -24,24 +31,32 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Snapshot:
-    version: int
+    version: int  # this process's sequence number of snapshots (search results carry it)
     lexical: LexicalIndex
     columns: FacetColumns
     spelling: SpellingCorrector
     synonyms: SynonymSet
     by_id: dict[str, Product] = field(repr=False)
     currency: str = "USD"  # the catalogue's usual currency, for price labels
+    catalogue: CatalogueVersion | None = None  # the index version it was read at; None: not read from the index
 
     @classmethod
-    def build(cls, products: Iterable[Product], version: int, catalogue: Path | None = None) -> Snapshot:
-        """Everything searched, built from ``products``; the synonyms come from the catalogue's folder."""
+    def build(cls, products: Iterable[Product], version: int, catalogue: Path | None = None, *,
+              lexical: Callable[[list[Product]], LexicalIndex] = LexicalIndex,
+              read_at: CatalogueVersion | None = None) -> Snapshot:  # fmt: skip
+        """Everything searched, built from ``products``; the synonyms come from the catalogue's folder.
+
+        ``lexical`` makes the BM25 index of the products sorted by id (by default it is built here).
+        """
         ordered = sorted(products, key=lambda p: p.id)
         currencies = Counter(p.currency for p in ordered)
         synonyms = SynonymSet.for_catalogue(catalogue, ordered) if catalogue is not None else SynonymSet()
         for problem in synonyms.problems:
             log.warning("%s", problem)
-        return cls(version, LexicalIndex(ordered), FacetColumns(ordered), SpellingCorrector.from_products(ordered),
-                   synonyms, {p.id: p for p in ordered}, currencies.most_common(1)[0][0] if currencies else "USD")  # fmt: skip
+        index = lexical(ordered)
+        return cls(version, index, FacetColumns(index.products), SpellingCorrector.from_products(index.products),
+                   synonyms, index.by_id, currencies.most_common(1)[0][0] if currencies else "USD",
+                   read_at)  # fmt: skip
 
     @property
     def products(self) -> list[Product]:
@@ -57,3 +72,60 @@ class Snapshot:
 
     def __len__(self) -> int:
         return len(self.by_id)
+
+
+class SavedLexicons:
+    """BM25 indexes saved on disk, one per catalogue version: ``root/<collection>-<id>/v<number>``.
+
+    A version is saved only when it was read whole (:attr:`CatalogueVersion.settled` before and after
+    the read), so a saved index always matches its version. Saving writes a temporary folder and
+    renames it into place, so a reader never sees half an index; older versions are then removed
+    (a process still reading one keeps its memory-mapped files until it lets go of them).
+    """
+
+    def __init__(self, root: Path, collection: str) -> None:
+        self.root = Path(root)
+        self.collection = collection
+
+    def folder(self, version: CatalogueVersion) -> Path:
+        return self.root / f"{self.collection}-{version.collection}" / f"v{version.number}"
+
+    def load(self, version: CatalogueVersion, products: list[Product]) -> LexicalIndex | None:
+        folder = self.folder(version)
+        if not folder.is_dir():
+            return None
+        index = LexicalIndex.load(folder, products)
+        if index is None:
+            log.warning("ignoring the saved lexical index %s: it does not match the catalogue", folder)
+        return index
+
+    def save(self, version: CatalogueVersion, index: LexicalIndex) -> None:
+        final = self.folder(version)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        temporary = Path(tempfile.mkdtemp(prefix=".saving-", dir=final.parent))
+        try:
+            index.save(temporary)
+            os.rename(temporary, final)
+        except OSError as error:  # another process saved the same version first, or the disk is full
+            shutil.rmtree(temporary, ignore_errors=True)
+            if not final.is_dir():
+                log.warning("could not save the lexical index to %s: %s", final, error)
+            return
+        log.info("saved the lexical index of %d products to %s", len(index), final)
+        for old in final.parent.glob("v*"):
+            if old.name[1:].isdigit() and int(old.name[1:]) < version.number:
+                shutil.rmtree(old, ignore_errors=True)
+
+    def lexicon(self, version: CatalogueVersion | None) -> Callable[[list[Product]], LexicalIndex]:
+        """How :meth:`Snapshot.build` gets its index for ``version``: loaded, or built and saved (None: built only)."""
+
+        def make(products: list[Product]) -> LexicalIndex:
+            if version is None or not products:
+                return LexicalIndex(products)
+            index = self.load(version, products)
+            if index is None:
+                index = LexicalIndex(products)
+                self.save(version, index)
+            return index
+
+        return make

@@ -13,15 +13,21 @@ features of viewed and carted/bought products; ``U_search`` is the mean CLIP tex
 searches. ``affinity`` is the cosine between the product's raw features and the shopper's browse +
 purchase means: the "average of history" signal, given to W3 so it can weigh it against the query.
 W1, W2, W3 are learned from interaction logs (:mod:`engine.recommend`).
+
+A product's row is the same whether it comes from :meth:`ProductFeatures.build` (every product, for
+training and evaluation) or is built on demand for a few products while serving
+(:func:`numeric_features` and :func:`price_scale` are shared by both). Log price is divided by
+``log(1 + the catalogue's highest price)``, one number per catalogue version.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -34,9 +40,32 @@ HALF_LIFE_SECONDS = 7 * 24 * 3600  # in the app, every week
 INTEREST = {"view": 1.0, "cart": 3.0, "purchase": 5.0}
 
 
+def price_scale(prices: Iterable[float]) -> float:
+    """The divisor of log price: log(1 + the highest price), so the dearest product scores 1."""
+    return math.log1p(max(prices, default=1.0)) or 1.0
+
+
+def numeric_features(product: Product, scale: float, categories: Sequence[str], colours: Sequence[str]) -> np.ndarray:
+    """The numeric block of G without reviews: rating, log price, category and colour one-hots."""
+    values = [(product.rating or 0.0) / 5.0, math.log1p(product.price) / scale]
+    values += [float(product.category == c) for c in categories] + [float(product.colour == c) for c in colours]
+    return np.asarray(values, np.float32)
+
+
+class FeatureRows(Protocol):
+    """Product feature rows by product id: all of them (:class:`ProductFeatures`) or a few (:class:`RowSet`)."""
+
+    clip_dim: int
+
+    @property
+    def width(self) -> int: ...
+
+    def row(self, product_id: str | None) -> np.ndarray | None: ...
+
+
 @dataclass
 class ProductFeatures:
-    """Raw features of every indexed product, aligned by row."""
+    """Raw features of every indexed product, aligned by row (training and evaluation; serving uses :class:`RowSet`)."""
 
     ids: list[str]
     products: list[Product]
@@ -46,18 +75,18 @@ class ProductFeatures:
 
     @classmethod
     def build(cls, products: Sequence[Product], image: dict[str, np.ndarray], text: dict[str, np.ndarray],
-              categories: Sequence[str], colours: Sequence[str],
-              reviews: Mapping[str, np.ndarray] | None = None) -> ProductFeatures:  # fmt: skip
-        """``reviews``: the review block per product id (missing ids get zeros); None leaves it out."""
+              categories: Sequence[str], colours: Sequence[str], reviews: Mapping[str, np.ndarray] | None = None,
+              scale: float | None = None) -> ProductFeatures:  # fmt: skip
+        """``reviews``: the review block per product id (missing ids get zeros); None leaves it out.
+        ``scale``: the log-price divisor; by default :func:`price_scale` of these products."""
         products = [p for p in products if p.id in image and p.id in text]
-        max_price = math.log1p(max((p.price for p in products), default=1.0))
+        scale = scale if scale is not None else price_scale(p.price for p in products)
         review_dim = len(next(iter(reviews.values()))) if reviews else 0
         rows = []
         for product in products:
-            numeric = [(product.rating or 0.0) / 5.0, math.log1p(product.price) / max_price]
-            numeric += [float(product.category == c) for c in categories] + [float(product.colour == c) for c in colours]
             block = reviews.get(product.id, np.zeros(review_dim, np.float32)) if reviews else []
-            rows.append(np.concatenate([image[product.id], text[product.id], np.asarray(numeric, np.float32), block]))
+            numeric = numeric_features(product, scale, categories, colours)
+            rows.append(np.concatenate([image[product.id], text[product.id], numeric, block]))
         clip_dim = len(next(iter(image.values()))) if image else 0
         matrix = np.stack(rows).astype(np.float32) if rows else np.zeros((0, 2 * clip_dim), np.float32)
         return cls([p.id for p in products], list(products), matrix, clip_dim, review_dim)
@@ -73,6 +102,32 @@ class ProductFeatures:
     def index(self) -> dict[str, int]:
         return self._index
 
+    @property
+    def width(self) -> int:
+        return self.matrix.shape[1]
+
+    def row(self, product_id: str | None) -> np.ndarray | None:
+        at = self._index.get(product_id) if product_id is not None else None
+        return self.matrix[at] if at is not None else None
+
+
+@dataclass(frozen=True)
+class RowSet:
+    """The feature rows of a few products, built on demand (products without vectors are absent)."""
+
+    rows: Mapping[str, np.ndarray]
+    width: int
+    clip_dim: int
+
+    def row(self, product_id: str | None) -> np.ndarray | None:
+        return self.rows.get(product_id) if product_id is not None else None
+
+    def stack(self, product_ids: Sequence[str]) -> np.ndarray:
+        """Rows of ``product_ids`` stacked in that order (every id must have a row)."""
+        if not product_ids:
+            return np.zeros((0, self.width), np.float32)
+        return np.stack([self.rows[pid] for pid in product_ids])
+
 
 def weighted_mean(vectors: list[np.ndarray], weights: list[float], dim: int) -> np.ndarray:
     if not vectors or sum(weights) <= 0:
@@ -80,26 +135,27 @@ def weighted_mean(vectors: list[np.ndarray], weights: list[float], dim: int) -> 
     return (np.average(np.stack(vectors), axis=0, weights=weights)).astype(np.float32)
 
 
-def shopper_inputs(features: ProductFeatures, events: Sequence[tuple[str, str | None, np.ndarray | None, float]]) -> np.ndarray:
+def shopper_inputs(features: FeatureRows, events: Sequence[tuple[str, str | None, np.ndarray | None, float]]) -> np.ndarray:
     """[U_browse; U_purchase; U_search] from (kind, product id, query vector, age) events.
 
     ``age`` is in the same unit as the half-life the caller uses (events in the simulator, seconds
-    scaled to events in the app); weights decay as 0.5 ** (age / 20).
+    scaled to events in the app); weights decay as 0.5 ** (age / 20). Each part is a normalised
+    weighted mean, so adding the same time to every age leaves the result unchanged.
     """
-    index = features.index()
     browse, browse_w, bought, bought_w, searched, searched_w = [], [], [], [], [], []
     for kind, product_id, query_vector, age in events:
         decay = 0.5 ** (age / HALF_LIFE_EVENTS)
+        row = features.row(product_id) if kind in INTEREST else None
         if kind == "search" and query_vector is not None:
             searched.append(query_vector)
             searched_w.append(decay)
-        elif product_id in index and kind == "view":
-            browse.append(features.matrix[index[product_id]])
+        elif row is not None and kind == "view":
+            browse.append(row)
             browse_w.append(decay * INTEREST[kind])
-        elif product_id in index and kind in ("cart", "purchase"):
-            bought.append(features.matrix[index[product_id]])
+        elif row is not None and kind in ("cart", "purchase"):
+            bought.append(row)
             bought_w.append(decay * INTEREST[kind])
-    width = features.matrix.shape[1]
+    width = features.width
     return np.concatenate([weighted_mean(browse, browse_w, width), weighted_mean(bought, bought_w, width),
                            weighted_mean(searched, searched_w, features.clip_dim)])  # fmt: skip
 
@@ -121,12 +177,14 @@ class ShopperModel(nn.Module):
         return torch.sigmoid(self.w2(features))
 
     def logits(self, shopper_in: torch.Tensor, product_in: torch.Tensor, query_similarity: torch.Tensor) -> torch.Tensor:
-        """Scores before the final sigmoid; ``shopper_in`` rows pair with ``product_in`` rows."""
+        """Scores before the final sigmoid. ``shopper_in`` rows pair with ``product_in`` rows, or one
+        shopper row serves them all (W1 then runs once and its output is broadcast, never copied)."""
         u, g = self.shopper(shopper_in), self.product(product_in)
         width = product_in.shape[-1]
         history = shopper_in[..., :width] + shopper_in[..., width : 2 * width]
         affinity = torch.nn.functional.cosine_similarity(history, product_in, dim=-1, eps=1e-6)
         extra = torch.stack([query_similarity, affinity], dim=-1)
+        u = u.expand_as(g)
         return self.w3(torch.cat([u, g, u * g, extra], dim=-1)).squeeze(-1)
 
     def forward(self, shopper_in: torch.Tensor, product_in: torch.Tensor, query_similarity: torch.Tensor) -> torch.Tensor:
@@ -147,7 +205,8 @@ class ShopperModel(nn.Module):
         return model, saved["meta"]
 
     def rank(self, shopper_in: np.ndarray, product_rows: np.ndarray, query_similarity: np.ndarray) -> np.ndarray:
+        """Scores of ``product_rows`` for one shopper: U and the history mean are computed once."""
         with torch.no_grad():
-            # one shopper row, broadcast to every product row (a view: nothing is copied n times)
-            shopper = torch.from_numpy(np.ascontiguousarray(shopper_in, np.float32))[None, :].expand(len(product_rows), -1)
-            return self(shopper, torch.from_numpy(product_rows), torch.from_numpy(query_similarity.astype(np.float32))).numpy()
+            shopper = torch.from_numpy(np.ascontiguousarray(shopper_in, np.float32))[None, :]
+            products = torch.from_numpy(np.ascontiguousarray(product_rows, np.float32))
+            return self(shopper, products, torch.from_numpy(np.asarray(query_similarity, np.float32))).numpy()

@@ -1,0 +1,421 @@
+"""Search at catalogue scale: build time, memory, latency per query kind and HNSW recall, N products vs 332.
+
+    python bench/scale.py                                   # 332, 10k and 100k products
+    python bench/scale.py --products 332 10000 100000 1000000 --queries 200
+
+A synthetic catalogue (titles, descriptions and tags from word lists, 14 categories, 12 colours,
+lognormal prices, ratings) is written straight into a fresh embedded Chroma store through
+``ProductStore.upsert`` in batches, with 512-dimensional unit vectors for image and text and no
+images or model: ``--vectors clustered`` (the default) draws a product's vectors around its
+category and colour inside a 64-dimensional random subspace plus noise, with an offset between the
+image and text spaces, as CLIP's vectors lie; ``--vectors uniform`` draws them uniformly from the
+sphere, the hardest case for HNSW. Stores live under ``data/bench/scale/`` and are reused.
+
+Model time is excluded honestly: the engine is given a stand-in embedder whose ``embed_texts`` and
+``embed_images`` return a precomputed vector at once (a text's vector is drawn near the category
+and colour its words name; a photo's near one product's image vector), so everything else a search
+does (reading the words, BM25, the two vector queries, filters, fusion, facets, explanations) is
+timed as the app runs it; nothing in the engine is changed or bypassed. A photo query still decodes
+a small JPEG (a few ms), as a real one would.
+
+Each size is built and then served by fresh processes, so each figure is that size's own. Per
+size: build time, first snapshot (products read from Chroma, BM25 built and saved) and a restart
+(BM25 loaded from disk); p50/p95 of text, filtered, photo and filters-only searches, BM25 alone,
+"For you" (ShopLens.personal.for_you, warm shoppers); RSS while serving (now, from
+``/proc/self/status``; peak, from ``getrusage``); recall@10 of Chroma's HNSW against an exact numpy
+scan for 100 queries at several ef_search values. Prints Markdown tables; nothing is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import shutil
+import subprocess
+import sys
+import time
+import zlib
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from engine.catalogue import store as store_module  # noqa: E402
+from engine.catalogue.products import Product  # noqa: E402
+from engine.catalogue.store import ContentVersion, ProductStore  # noqa: E402
+from engine.models.clip import VectorSpace  # noqa: E402
+from engine.search.engine import SearchEngine  # noqa: E402
+from engine.settings import PROJECT_ROOT, Settings  # noqa: E402
+from engine.types import Query, make_filters  # noqa: E402
+
+BASELINE = 332  # the bundled catalogue's size
+DIM = 512
+LATENT = 64  # the subspace clustered vectors vary in
+BATCH = 1000  # products per upsert (two records each)
+EF_VALUES = (10, 20, 40, 80, 100, 200, 400)
+RECALL_QUERIES = 100
+FOR_YOU_SHOPPERS = 20
+ROOT = PROJECT_ROOT / "data" / "bench" / "scale"
+PHOTO = PROJECT_ROOT / "assets" / "examples" / "photo_red_shoe.jpg"
+
+ITEMS = {
+    "apparel": ["hoodie", "jacket", "sweater", "shirt", "dress"], "shoes": ["sneaker", "boot", "sandal", "loafer", "trainer"],
+    "bags": ["backpack", "handbag", "tote", "satchel", "wallet"], "accessories": ["scarf", "belt", "watch", "cap", "glove"],
+    "sports": ["racket", "ball", "helmet", "yoga mat", "dumbbell"], "toys": ["teddy", "puzzle", "robot", "kite", "blocks"],
+    "kitchen": ["kettle", "pan", "knife", "blender", "mug"], "home": ["lamp", "cushion", "blanket", "vase", "clock"],
+    "electronics": ["headphones", "speaker", "charger", "keyboard", "mouse"], "food": ["tea", "coffee", "honey", "chocolate", "noodles"],
+    "stationery": ["notebook", "pen", "pencil", "stapler", "folder"], "music": ["guitar", "violin", "drum", "flute", "ukulele"],
+    "garden": ["shovel", "planter", "hose", "rake", "seeds"], "tools": ["hammer", "drill", "wrench", "saw", "pliers"],
+}  # fmt: skip
+COLOURS = ["black", "blue", "brown", "green", "grey", "orange", "pink", "purple", "red", "silver", "white", "yellow"]
+MATERIALS = ["leather", "cotton", "wool", "steel", "bamboo", "ceramic", "canvas", "plastic", "glass", "oak", "linen", "rubber"]
+ADJECTIVES = ["classic", "compact", "vintage", "premium", "lightweight", "sturdy", "cosy", "sleek", "rustic", "waterproof",
+              "foldable", "handmade", "modern", "travel", "deluxe", "everyday"]  # fmt: skip
+BRANDS = [f"{a}{b}" for a in ("Nor", "Vel", "Zen", "Kai", "Lum", "Ori") for b in ("dia", "ora", "ith", "ex", "ova")]
+CATEGORIES = list(ITEMS)
+
+
+# --- the synthetic shop ---------------------------------------------------------------------------------
+class Shop:
+    """The catalogue and its vectors, the same every time for the same size and vector kind."""
+
+    def __init__(self, size: int, vectors: str) -> None:
+        self.size, self.kind = size, vectors
+        rng = np.random.default_rng(7)  # shared by every size: the same centres and subspace
+        self.basis = _unit(rng.standard_normal((LATENT, DIM)))
+        self.centres = {c: _unit(rng.standard_normal(DIM)) for c in CATEGORIES}
+        self.colours = {c: _unit(rng.standard_normal(DIM)) for c in COLOURS}
+        self.gap = {kind: 0.6 * _unit(rng.standard_normal(DIM)) for kind in ("image", "text")}  # CLIP's modality gap
+
+    def products(self, start: int, stop: int) -> list[Product]:
+        return [self.product(i) for i in range(start, stop)]
+
+    def product(self, i: int) -> Product:
+        rng = np.random.default_rng([self.size, i])
+        category = CATEGORIES[i % len(CATEGORIES)]
+        item, colour = ITEMS[category][int(rng.integers(5))], COLOURS[int(rng.integers(len(COLOURS)))]
+        material, adjective, brand = (str(rng.choice(words)) for words in (MATERIALS, ADJECTIVES, BRANDS))
+        return Product(
+            id=f"p{i:07d}", title=f"{brand} {adjective} {colour} {material} {item}", category=category, colour=colour,
+            description=f"A {adjective} {item} in {material}, {rng.choice(ADJECTIVES)} and {rng.choice(ADJECTIVES)}.",
+            price=round(float(rng.lognormal(3.5, 1.0)), 2), rating=None if rng.random() < 0.05 else round(float(rng.uniform(1, 5)), 1),
+            brand=brand, tags=(material, adjective), image=PHOTO,
+        )  # fmt: skip
+
+    def vectors(self, products: list[Product], kind: str) -> np.ndarray:
+        """The ``kind`` vector of each product (deterministic per product)."""
+        rows = []
+        for product in products:
+            rng = np.random.default_rng([self.size, int(product.id[1:]), 0 if kind == "image" else 1])
+            if self.kind == "uniform":
+                rows.append(rng.standard_normal(DIM))
+                continue
+            base = np.random.default_rng([self.size, int(product.id[1:])])  # shared by both kinds: one product
+            latent = self.centres[product.category] + 0.5 * self.colours[product.colour] \
+                + 0.9 * _unit(base.standard_normal(LATENT) @ self.basis)  # fmt: skip
+            rows.append(_unit(latent) + self.gap[kind] + 0.35 * _unit(rng.standard_normal(DIM)))
+        return _unit(np.asarray(rows, np.float32))
+
+    def text_vector(self, text: str) -> np.ndarray:
+        """Where a text query lands: near the category and colour its words name, in the text space."""
+        rng = np.random.default_rng(zlib.crc32(text.encode()))
+        if self.kind == "uniform":
+            return _unit(rng.standard_normal(DIM))
+        words = text.lower().split()
+        vector = sum((self.centres[c] for c, items in ITEMS.items() if any(w in i for i in items for w in words)), np.zeros(DIM))
+        vector = vector + sum((0.5 * self.colours[c] for c in COLOURS if c in words), np.zeros(DIM))
+        return _unit(_unit(vector + 0.3 * _unit(rng.standard_normal(DIM))) + self.gap["text"])
+
+    def photo_vector(self, rng: np.random.Generator) -> np.ndarray:
+        """A shopper's photo of some product: near that product's image vector."""
+        product = self.product(int(rng.integers(self.size)))
+        return _unit(self.vectors([product], "image")[0] + 0.25 * _unit(rng.standard_normal(DIM)))
+
+
+def _unit(vectors: np.ndarray) -> np.ndarray:
+    vectors = np.asarray(vectors, np.float32)
+    return vectors / np.linalg.norm(vectors, axis=-1, keepdims=True)
+
+
+class InstantEmbedder:
+    """Stands in for CLIP: returns the bench's precomputed vectors at once (see the module docstring)."""
+
+    def __init__(self, shop: Shop) -> None:
+        self.shop, self.space, self.calls = shop, VectorSpace(f"bench:{shop.kind}", DIM), 0
+        self.photo: np.ndarray | None = None  # the vector the next photo query embeds to
+
+    def embed_texts(self, texts: list[str]) -> np.ndarray:
+        return np.stack([self.shop.text_vector(text) for text in texts])
+
+    def embed_images(self, images) -> np.ndarray:
+        return np.stack([self.photo for _ in images])
+
+
+def settings_for(size: int, vectors: str) -> Settings:
+    return Settings(_env_file=None, data_dir=ROOT / f"{vectors}-{size}", chroma_url=None, collection="bench_scale",
+                    index_poll_seconds=0)  # fmt: skip
+
+
+# --- building -------------------------------------------------------------------------------------------
+def build(size: int, vectors: str) -> dict:
+    """Write the synthetic catalogue into a fresh store (or report the earlier build)."""
+    settings = settings_for(size, vectors)
+    marker = settings.data_dir / "built.json"
+    if marker.is_file():
+        return json.loads(marker.read_text())
+    shutil.rmtree(settings.data_dir, ignore_errors=True)
+    shop = Shop(size, vectors)
+    store = ProductStore(settings, InstantEmbedder(shop).space)
+    started = time.perf_counter()
+    with store.writing():
+        for start in range(0, size, BATCH):
+            products = shop.products(start, min(size, start + BATCH))
+            store.upsert(products, shop.vectors(products, "image"), shop.vectors(products, "text"),
+                         [ContentVersion("bench")] * len(products))  # fmt: skip
+    seconds = time.perf_counter() - started
+    report = {"size": size, "build_s": seconds, "build_peak_mb": peak_rss_mb(), "disk_mb": disk_mb(settings.chroma_path)}
+    marker.write_text(json.dumps(report))
+    return report
+
+
+# --- serving --------------------------------------------------------------------------------------------
+def first_start(size: int, vectors: str) -> dict:
+    """A first start: the products read from Chroma, BM25 built and saved."""
+    settings = settings_for(size, vectors)
+    shutil.rmtree(settings.data_dir / "lexical", ignore_errors=True)
+    clock = time.perf_counter()
+    engine = SearchEngine(settings, InstantEmbedder(Shop(size, vectors)), ProductStore(settings, VectorSpace(f"bench:{vectors}", DIM)),
+                          speech=None)  # fmt: skip
+    engine.refresh()
+    return {"cold_start_s": time.perf_counter() - clock, "bm25_disk_mb": disk_mb(settings.data_dir / "lexical")}
+
+
+def serve(size: int, vectors: str, queries: int) -> dict:
+    """Open the built store as a restarted app would (BM25 loaded) and time every kind of search."""
+    settings, shop = settings_for(size, vectors), Shop(size, vectors)
+    embedder = InstantEmbedder(shop)
+    report: dict = {"size": size}
+    clock = time.perf_counter()
+    store = ProductStore(settings, embedder.space)
+    engine = SearchEngine(settings, embedder, store, speech=None)
+    engine.refresh()
+    report["warm_start_s"] = time.perf_counter() - clock
+    report["rss_started_mb"] = current_rss_mb()
+    report.update(latencies(engine, shop, queries))
+    report["for_you"] = for_you(settings, engine, store, embedder, queries)
+    report["rss_serving_mb"], report["peak_rss_mb"] = current_rss_mb(), peak_rss_mb()
+    store_module.RETIRE_SECONDS = 0  # no search is in flight: a client replaced for another ef is closed at once
+    report["recall"] = recall(store, shop, settings)
+    return report
+
+
+def latencies(engine: SearchEngine, shop: Shop, count: int) -> dict[str, list[float]]:
+    """Seconds per search of each kind, model time excluded (the stand-in embedder costs nothing)."""
+    rng = np.random.default_rng(11)
+    kinds: dict[str, Callable[[], Query]] = {
+        "text": lambda: Query(text=words(rng)),
+        "filtered": lambda: Query(text=words(rng), filters=some_filter(rng)),
+        "photo": lambda: Query(image=PHOTO),
+        "filters only": lambda: Query(filters=some_filter(rng)),
+    }
+    timings: dict[str, list[float]] = {kind: [] for kind in [*kinds, "bm25"]}
+    for _ in range(5):  # warm-up: caches, lazily loaded index files
+        engine.search(Query(text=words(rng)))
+    for _ in range(count):
+        for kind, make in kinds.items():
+            query = make()
+            embedder = engine.embedder
+            embedder.photo = shop.photo_vector(rng)
+            clock = time.perf_counter()
+            result = engine.search(query)
+            timings[kind].append(time.perf_counter() - clock - result.timings.get("embedding", 0.0))
+        text = words(rng)
+        clock = time.perf_counter()
+        engine.snapshot.lexical.best(text, 100)
+        timings["bm25"].append(time.perf_counter() - clock)
+    return timings
+
+
+def words(rng: np.random.Generator) -> str:
+    """A typed query: an item, often with a material or an adjective (no colour or category, so no filter is read)."""
+    item = str(rng.choice(sum(ITEMS.values(), [])))
+    extra = [str(rng.choice(MATERIALS))] if rng.random() < 0.6 else []
+    extra += [str(rng.choice(ADJECTIVES))] if rng.random() < 0.4 else []
+    return " ".join([*extra, item])
+
+
+def some_filter(rng: np.random.Generator):
+    """One of the filters shoppers set: a category, a colour, a price ceiling or a rating floor."""
+    choice = int(rng.integers(4))
+    if choice == 0:
+        return make_filters(categories=[str(rng.choice(CATEGORIES))])
+    if choice == 1:
+        return make_filters(colours=[str(rng.choice(COLOURS))])
+    if choice == 2:
+        return make_filters(price_max=float(rng.choice([20, 50, 100])))
+    return make_filters(rating_min=4.0)
+
+
+def for_you(settings: Settings, engine: SearchEngine, store: ProductStore, embedder: InstantEmbedder, count: int) -> list[float]:
+    """Seconds per "For you" row of warm shoppers, through the app's own Personaliser."""
+    from engine.service import ShopLens
+
+    shop = ShopLens(settings)
+    shop.embedder = embedder
+    shop.__dict__.update(store=store, engine=engine)
+    ids = engine.snapshot.lexical.ids
+    rng = np.random.default_rng(5)
+    shoppers = [f"bench-{n}" for n in range(FOR_YOU_SHOPPERS)]
+    for shopper in shoppers:
+        for i in rng.integers(len(ids), size=8):
+            shop.personal.record(shopper, "view", product_id=ids[int(i)])
+    for shopper in shoppers[:3]:  # warm-up
+        shop.personal.for_you(shopper, k=12)
+    timings = []
+    for n in range(count):
+        clock = time.perf_counter()
+        shop.personal.for_you(shoppers[n % len(shoppers)], k=12)
+        timings.append(time.perf_counter() - clock)
+    return timings
+
+
+def recall(store: ProductStore, shop: Shop, settings: Settings) -> dict[str, dict[str, float]]:
+    """recall@10 of Chroma against an exact scan, per ef_search: asking for 10, and for the engine's 100."""
+    rng = np.random.default_rng(3)
+    found: dict[str, dict[str, float]] = {}
+    exact: dict[str, list[list[str]]] = {}
+    queries = {"image": [shop.photo_vector(rng) for _ in range(RECALL_QUERIES // 2)],
+               "text": [shop.text_vector(words(rng)) for _ in range(RECALL_QUERIES // 2)]}  # fmt: skip
+    for kind, vectors in queries.items():
+        exact[kind] = exact_top10(shop, kind, np.stack(vectors))
+    for ef in EF_VALUES:
+        store.set_ef_search(ef)
+        for depth in (10, 100):
+            hits = [len({m.product_id for m in store.query(v, kind, depth)[:10]} & set(truth))
+                    for kind, vectors in queries.items() for v, truth in zip(vectors, exact[kind])]  # fmt: skip
+            found.setdefault(str(ef), {})[str(depth)] = sum(hits) / (10 * len(hits))
+    store.set_ef_search(settings.hnsw_ef_search)
+    return found
+
+
+def exact_top10(shop: Shop, kind: str, queries: np.ndarray) -> list[list[str]]:
+    """The exact 10 nearest products by ``kind`` vector, scanning the catalogue in blocks (vectors regenerated)."""
+    best_score = np.full((len(queries), 0), -np.inf, np.float32)
+    best_ids = np.zeros((len(queries), 0), np.int64)
+    for start in range(0, shop.size, 20_000):
+        products = shop.products(start, min(shop.size, start + 20_000))
+        scores = queries @ shop.vectors(products, kind).T
+        best_score = np.concatenate([best_score, scores], axis=1)
+        best_ids = np.concatenate([best_ids, np.broadcast_to(np.arange(start, start + len(products)), scores.shape)], axis=1)
+        keep = np.argsort(-best_score, axis=1, kind="stable")[:, :10]
+        best_score, best_ids = np.take_along_axis(best_score, keep, 1), np.take_along_axis(best_ids, keep, 1)
+    return [[f"p{i:07d}" for i in row] for row in best_ids]
+
+
+# --- measuring ------------------------------------------------------------------------------------------
+def current_rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def disk_mb(folder: Path) -> float:
+    return sum(f.stat().st_size for f in Path(folder).rglob("*") if f.is_file()) / 2**20
+
+
+def ms(seconds: list[float], q: float) -> float:
+    return float(np.percentile(seconds, q)) * 1000
+
+
+# --- the tables -----------------------------------------------------------------------------------------
+def tables(built: dict[int, dict], served: dict[int, dict]) -> str:
+    sizes = sorted(served)
+    base = served.get(BASELINE)
+    lines = ["Build and memory (RSS of the serving process: started = snapshot loaded; serving = after every query)", "",
+             "| products | build s | records/s | first start s (read + BM25 built) | restart s (BM25 loaded) | "
+             "RSS started MB | RSS serving MB | peak RSS MB | Chroma on disk MB | BM25 on disk MB |",
+             "|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    for n in sizes:
+        b, s = built[n], served[n]
+        lines.append(f"| {n:,} | {b['build_s']:.0f} | {2 * n / b['build_s']:.0f} | {b['cold_start_s']:.1f} | {s['warm_start_s']:.1f} | "
+                     f"{s['rss_started_mb']:.0f} | {s['rss_serving_mb']:.0f} | {s['peak_rss_mb']:.0f} | {b['disk_mb']:.0f} | "
+                     f"{b['bm25_disk_mb']:.1f} |")  # fmt: skip
+    kinds = ["text", "filtered", "photo", "filters only", "bm25", "for_you"]
+    lines += ["", "Latency, model time excluded (ms); ratio = p95 / p95 at 332 products", "",
+              "| products | " + " | ".join(f"{k} p50 | {k} p95" for k in kinds) + " | p95 ratio (text, filtered, photo) | filtered p50 / text p50 |",
+              "|---|" + "---|---|" * len(kinds) + "---|---|"]  # fmt: skip
+    for n in sizes:
+        s = served[n]
+        cells = " | ".join(f"{ms(s[k], 50):.1f} | {ms(s[k], 95):.1f}" for k in kinds)
+        ratio = ", ".join(f"{ms(s[k], 95) / ms(base[k], 95):.2f}" for k in ("text", "filtered", "photo")) if base else "-"
+        lines.append(f"| {n:,} | {cells} | {ratio} | {ms(s['filtered'], 50) / ms(s['text'], 50):.2f} |")
+    lines += ["", "recall@10 of Chroma's HNSW against an exact scan (100 queries: 50 photo-like on image vectors, "
+              "50 text-like on text vectors); `10` = asking for 10, `100` = asking for 100 as the engine does", "",
+              "| products | " + " | ".join(f"ef {ef}: 10 / 100" for ef in EF_VALUES) + " |", "|---|" + "---|" * len(EF_VALUES)]  # fmt: skip
+    for n in sizes:
+        r = served[n]["recall"]
+        lines.append(f"| {n:,} | " + " | ".join(f"{r[str(ef)]['10']:.3f} / {r[str(ef)]['100']:.3f}" for ef in EF_VALUES) + " |")
+    return "\n".join(lines)
+
+
+def run_child(*args: str) -> dict:
+    done = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(args)} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--products", type=int, nargs="+", default=[BASELINE, 10_000, 100_000])
+    parser.add_argument("--queries", type=int, default=200, help="searches of each kind per size")
+    parser.add_argument("--vectors", choices=["clustered", "uniform"], default="clustered")
+    parser.add_argument("--max-build-minutes", type=float, default=40.0,
+                        help="skip a size whose build the sizes before it say would take longer")  # fmt: skip
+    parser.add_argument("--build", type=int, help=argparse.SUPPRESS)  # child process: build one size
+    parser.add_argument("--first-start", type=int, help=argparse.SUPPRESS)  # child process: first start of one size
+    parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)  # child process: serve one size
+    args = parser.parse_args()
+    if args.build:
+        print(json.dumps(build(args.build, args.vectors)))
+        return
+    if args.first_start:
+        print(json.dumps(first_start(args.first_start, args.vectors)))
+        return
+    if args.serve:
+        print(json.dumps(serve(args.serve, args.vectors, args.queries)))
+        return
+    built, served = {}, {}
+    for size in sorted(set(args.products) | {BASELINE}):
+        estimate = estimated_build_minutes(built, size, args.vectors)
+        if estimate > args.max_build_minutes:
+            print(f"skipping {size:,} products: building them would take about {estimate:.0f} minutes here", file=sys.stderr)
+            continue
+        built[size] = run_child("--build", str(size), "--vectors", args.vectors)
+        built[size].update(run_child("--first-start", str(size), "--vectors", args.vectors))
+        served[size] = run_child("--serve", str(size), "--vectors", args.vectors, "--queries", str(args.queries))
+        print(f"{size:,} products: built in {built[size]['build_s']:.0f} s, peak RSS serving {served[size]['peak_rss_mb']:.0f} MB",
+              file=sys.stderr)  # fmt: skip
+    print(tables(built, served))
+
+
+def estimated_build_minutes(built: dict[int, dict], size: int, vectors: str) -> float:
+    """From the largest size built so far, with records per second falling as log n grows (HNSW inserts)."""
+    larger = [n for n in built if n > BASELINE]
+    if (settings_for(size, vectors).data_dir / "built.json").is_file() or not larger:
+        return 0.0
+    largest = max(larger)
+    rate = 2 * largest / built[largest]["build_s"] * np.log(largest) / np.log(size)
+    return 2 * size / rate / 60
+
+
+if __name__ == "__main__":
+    main()

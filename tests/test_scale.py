@@ -1,0 +1,253 @@
+"""Behaviour that keeps search flat as the catalogue grows (issue #10); speed itself is measured in bench/scale.py.
+
+- the catalogue version: odd while a writer works, even after; readers follow it without a restart;
+- the BM25 index is saved per version and loaded, not rebuilt, while the version stands;
+- the best candidates come from a partial selection that ranks exactly as a full sort would;
+- the shopper's filters are applied to vector candidates outside Chroma, with the exact answer;
+- the HNSW settings reach Chroma's collection configuration.
+"""
+
+import builtins
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from engine.catalogue.products import Product, load_catalogue
+from engine.catalogue.store import ContentVersion, ProductStore
+from engine.models.clip import VectorSpace
+from engine.search import engine as engine_module
+from engine.search.engine import RESULT_POOL, SearchEngine
+from engine.search.lexical import LexicalIndex, top_k
+from engine.service import ShopLens
+from engine.settings import PROJECT_ROOT
+from engine.types import Query, make_filters
+from tests.conftest import write_catalogue
+
+SPACE = VectorSpace("test-model", 8)
+COLOURS = ("red", "blue", "green", "black", "white")
+CATEGORIES = ("shoes", "bags", "toys", "books")
+
+
+def synthetic(count: int, seed: int = 0) -> list[Product]:
+    """``count`` products with many equal ratings and prices, so ties are everywhere."""
+    rng = np.random.default_rng(seed)
+    return [
+        Product(id=f"s{i:04d}", title=f"{COLOURS[i % 5]} {CATEGORIES[i % 4][:-1]} number {i}", category=CATEGORIES[i % 4],
+                colour=COLOURS[i % 5], price=float(rng.integers(1, 40) * 5), rating=float(rng.integers(0, 11) / 2),
+                description="plain words" if i % 3 else "special words", image=PROJECT_ROOT / "app.py")
+        for i in range(count)
+    ]  # fmt: skip
+
+
+def unit_rows(count: int, seed: int) -> np.ndarray:
+    vectors = np.random.default_rng(seed).normal(size=(count, SPACE.dim)).astype(np.float32)
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+def stock(settings):
+    """A store holding 600 synthetic products with random vectors."""
+    store = ProductStore(settings, SPACE)
+    products = synthetic(600)
+    images, texts = unit_rows(600, 1), unit_rows(600, 2)
+    store.upsert(products, images, texts, [ContentVersion(f"h{i}") for i in range(600)])
+    return settings, store, products, images, texts
+
+
+@pytest.fixture
+def stocked(make_settings):
+    return stock(make_settings(index_poll_seconds=0.05))
+
+
+@pytest.fixture
+def stocked_anywhere(store_settings):
+    """:func:`stock` in embedded Chroma and on a Chroma server, in turn."""
+    return stock(store_settings(index_poll_seconds=0.05))
+
+
+def make_engine(settings, store) -> SearchEngine:
+    return SearchEngine(settings, embedder=None, store=store, speech=None)
+
+
+def wait_for(condition, timeout: float = 60.0):
+    deadline = time.monotonic() + timeout
+    while not (value := condition()):
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+    return value
+
+
+# --- top-k ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("seed", range(5))
+def test_top_k_ranks_exactly_as_a_stable_full_sort(seed):
+    rng = np.random.default_rng(seed)
+    scores = rng.integers(0, 30, size=2000).astype(np.float32) / 3  # many ties
+    for k in (0, 1, 7, 100, 1999, 2000, 5000):
+        expected = np.argsort(-scores, kind="stable")[:k]
+        np.testing.assert_array_equal(top_k(scores, k), expected)
+
+
+def test_best_bm25_matches_are_the_top_of_the_full_ranking():
+    index = LexicalIndex(synthetic(500))
+    scores = index.score_array("red special shoe")
+    ranked = sorted((pid for pid, s in zip(index.ids, scores) if s > 0), key=lambda pid: (-scores[index.position[pid]], pid))
+    assert [pid for pid, _ in index.best("red special shoe", 40)] == ranked[:40]
+
+
+def test_a_filters_only_browse_never_sorts_the_catalogue(make_settings, monkeypatch):
+    products = synthetic(1000)
+    engine = SearchEngine(make_settings(), embedder=None, store=None, speech=None)
+    engine.use_products(products)
+    keys = {"relevance": lambda p: (-p.rating, p.id), "price_asc": lambda p: (p.price, p.id),
+            "price_desc": lambda p: (-p.price, p.id)}  # fmt: skip
+    red_or_blue = [p for p in products if p.colour in ("red", "blue")]
+    expected = {sort: [p.id for p in sorted(red_or_blue, key=key)[:RESULT_POOL]] for sort, key in keys.items()}
+    sizes: list[int] = []
+    real_sorted, real_argsort = builtins.sorted, np.argsort
+
+    def sorted_spy(items, *args, **kwargs):
+        items = list(items)
+        sizes.append(len(items))
+        return real_sorted(items, *args, **kwargs)
+
+    def argsort_spy(array, *args, **kwargs):
+        sizes.append(len(array))
+        return real_argsort(array, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "sorted", sorted_spy)
+    monkeypatch.setattr(np, "argsort", argsort_spy)
+    results = {sort: engine.search(Query(filters=make_filters(colours=["red", "blue"]), sort=sort, k=100)) for sort in keys}
+    monkeypatch.undo()
+    assert len(red_or_blue) == 400 and sizes and max(sizes) <= RESULT_POOL
+    for sort, result in results.items():
+        assert result.browsed and [hit.product.id for hit in result.pool] == expected[sort]
+
+
+# --- filters applied to the vector candidates ---------------------------------------------------------
+@pytest.mark.parametrize("path", ["exact", "deeper", "among"])
+def test_filtered_vector_candidates_are_the_exact_best_allowed(stocked, monkeypatch, path):
+    settings, store, products, images, _ = stocked
+    engine = make_engine(settings, store)
+    snapshot = engine.refresh()
+    limits = {"exact": (10_000, 0), "deeper": (0, 10_000), "among": (0, 0)}[path]  # (EXACT_LIMIT, FETCH_LIMIT)
+    monkeypatch.setattr(engine_module, "EXACT_LIMIT", limits[0])
+    monkeypatch.setattr(engine_module, "FETCH_LIMIT", limits[1])
+    called = []
+    real_query = store.query
+    monkeypatch.setattr(store, "query", lambda *a, **kw: called.append(kw.get("among") is not None) or real_query(*a, **kw))
+    keep = np.array([p.category == "toys" and p.price <= 120 for p in snapshot.products])
+    vector = unit_rows(1, 9)[0]
+    matches = engine._nearest(vector, "image", keep, snapshot)
+    by_id = {p.id: i for i, p in enumerate(products)}
+    allowed = [p.id for p, kept in zip(snapshot.products, keep) if kept]
+    expected = sorted(allowed, key=lambda pid: -float(images[by_id[pid]] @ vector))[: engine_module.CANDIDATES]
+    assert [m.product_id for m in matches] == expected
+    assert called == {"exact": [], "deeper": [False], "among": [True]}[path]
+
+
+# --- the catalogue version and the saved BM25 ---------------------------------------------------------
+def test_a_write_session_makes_the_version_odd_then_even(stocked_anywhere):
+    settings, store, products, images, texts = stocked_anywhere
+    start = store.catalogue_version()
+    assert start.settled
+    with store.writing():
+        assert store.catalogue_version() == start  # nothing changed yet
+        store.upsert(products[:1], images[:1], texts[:1], [ContentVersion("new")])
+        store.delete(["s0001"])
+        assert not store.catalogue_version().settled
+    assert store.catalogue_version().number == start.number + 2 and store.catalogue_version().settled
+    with store.writing():
+        pass  # a session that changes nothing leaves the version alone
+    assert store.catalogue_version().number == start.number + 2
+
+
+def test_the_saved_bm25_is_loaded_while_the_version_stands_and_rebuilt_after_a_change(stocked, monkeypatch):
+    settings, store, products, images, texts = stocked
+    built = []
+    real_index = LexicalIndex._index
+    monkeypatch.setattr(LexicalIndex, "_index", staticmethod(lambda items: built.append(len(items)) or real_index(items)))
+    first = make_engine(settings, store).refresh()
+    assert built == [600]
+    saved = make_engine(settings, store).saved.folder(first.catalogue)
+    assert saved.is_dir()
+    restarted = make_engine(settings, ProductStore(settings, SPACE)).refresh()  # a restart over the same index
+    assert built == [600] and restarted.catalogue == first.catalogue
+    np.testing.assert_array_equal(restarted.lexical.score_array("red special shoe"), first.lexical.score_array("red special shoe"))
+    assert isinstance(restarted.lexical._retriever.scores["data"], np.memmap)
+    store.upsert(products[:1], images[:1], texts[:1], [ContentVersion("changed")])  # the version moves on
+    changed = make_engine(settings, store).refresh()
+    assert built == [600, 600] and changed.catalogue.number == first.catalogue.number + 2
+    assert not saved.exists() and make_engine(settings, store).saved.folder(changed.catalogue).is_dir()
+
+
+def test_a_serving_engine_follows_a_version_bump_without_refresh(stocked_anywhere):
+    settings, store, products, images, texts = stocked_anywhere
+    engine = make_engine(settings, store)
+    first = engine.snapshot
+    writer = ProductStore(settings, SPACE)  # another writer's store
+    new = synthetic(601)[600:]
+    writer.upsert(new, unit_rows(1, 5), unit_rows(1, 6), [ContentVersion("n")])
+    latest = wait_for(lambda: engine.snapshot if "s0600" in engine.snapshot.by_id else None)
+    assert latest.version > first.version and latest.catalogue != first.catalogue and len(latest) == 601
+
+
+# --- HNSW settings ------------------------------------------------------------------------------------
+def test_hnsw_settings_reach_the_collection_configuration(store_settings):
+    store = ProductStore(store_settings(hnsw_m=24, hnsw_ef_construction=150, hnsw_ef_search=80), SPACE)
+    for collection in (store._collection, store._images):
+        hnsw = collection.configuration_json["hnsw"]
+        assert (hnsw["max_neighbors"], hnsw["ef_construction"], hnsw["ef_search"], hnsw["space"]) == (24, 150, 80, "cosine")
+    reopened = ProductStore(store_settings(hnsw_m=24, hnsw_ef_construction=150, hnsw_ef_search=120), SPACE)
+    for collection in (reopened._collection, reopened._images):
+        assert reopened._client.get_collection(collection.name).configuration_json["hnsw"]["ef_search"] == 120
+
+
+def test_a_layout_1_index_is_read_as_it_is_and_moved_apart_by_the_first_write(make_settings, catalogue_path):
+    settings = make_settings()
+    products = load_catalogue(catalogue_path).products
+    store = ProductStore(settings, SPACE)
+    store._client.delete_collection(store.image_collection)  # what an index written before two collections looks like
+    store._images = None
+    images, texts = unit_rows(len(products), 1), unit_rows(len(products), 2)
+    from engine.catalogue.store import _metadata, record_id
+
+    for kind, vectors in (("image", images), ("text", texts)):
+        store._collection.upsert(ids=[record_id(p.id, kind) for p in products], embeddings=vectors,
+                                 metadatas=[_metadata(p, kind, ContentVersion("h")) for p in products],
+                                 documents=[p.model_dump_json() for p in products])  # fmt: skip
+    old = ProductStore(settings, SPACE)
+    assert old._images is None and len(old.catalogue()) == len(products) and old.count() == len(products)
+    assert old.query(images[3], "image", 1)[0].product_id == products[3].id
+    old.delete([products[0].id])
+    assert old._images.count() == old._collection.count() == len(products) - 1
+    assert old.query(images[3], "image", 1)[0].product_id == products[3].id
+
+
+# --- an app and the command-line indexer --------------------------------------------------------------
+def test_a_serving_app_picks_up_what_the_command_line_indexer_wrote(make_settings, tmp_path, clip_config_dir):
+    before = write_catalogue(tmp_path / "before", count=12)
+    settings = make_settings(catalog=before, index_poll_seconds=0.2)
+    shop = ShopLens(settings)
+    shop.start(speech=False)
+    first = shop.engine.snapshot
+    assert len(first) == 12 and not (settings.data_dir / "writer.lock").read_text()  # serving holds no lock
+    after = write_catalogue(tmp_path / "after", count=15)  # p012..p014 are new
+    after.write_text("\n".join(line.replace('"Acme"', '"Zenith"') for line in after.read_text().splitlines()[3:]) + "\n")
+    env = {**os.environ, "SHOPLENS_DATA_DIR": str(settings.data_dir), "SHOPLENS_CLIP_MODEL": "shoplens-tiny",
+           "SHOPLENS_CLIP_PRETRAINED": "none", "SHOPLENS_CLIP_CONFIG_DIR": str(clip_config_dir)}  # fmt: skip
+    command = [sys.executable, "-m", "engine.index", "--catalog", str(after), "--quiet"]
+    run = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300, cwd=PROJECT_ROOT)
+    assert run.returncode == 0 and "3 added, 9 updated, 3 removed" in run.stdout, run.stderr
+
+    def searched_the_new_catalogue():
+        result = shop.search(Query(text="zenith", k=20))
+        return result if result.version > first.version else None
+
+    result = wait_for(searched_the_new_catalogue)
+    assert len(shop.engine.snapshot) == 12 and {"p000", "p001", "p002"}.isdisjoint(shop.engine.snapshot.by_id)
+    assert {hit.product.brand for hit in result.hits} == {"Zenith"}
+    new_vector = shop.store.vectors(["p014"], "text")["p014"]  # its image is p006's and p010's twin; its title is its own
+    assert shop.store.query(new_vector, "text", 1)[0].product_id == "p014"  # the app's vector index sees the new one
