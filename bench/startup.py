@@ -105,9 +105,8 @@ def _answers(url: str) -> bool:
 
 def _search(url: str) -> bool:
     try:
-        call = httpx.post(f"{url}gradio_api/call/search_products", json={"data": ["red"]}, timeout=30)
-        body = httpx.get(f"{url}gradio_api/call/search_products/{call.json()['event_id']}", timeout=60).text
-        return body.startswith("event: complete") and '"products": [{' in body
+        answer = httpx.post(f"{url}api/search_products", json={"query": "red"}, timeout=60)
+        return answer.status_code == 200 and bool(answer.json()["products"])
     except (httpx.HTTPError, KeyError, ValueError):
         return False
 

@@ -34,6 +34,7 @@ from bench.goals import Goal, record  # noqa: E402
 from bench.latency import whisper_base, whisper_tiny_en  # noqa: E402
 from engine.errors import NoSpeechError  # noqa: E402
 from engine.evaluate import LANGUAGES, QUERIES, VOICES, speak, word_error_rate  # noqa: E402
+from engine.models import speech  # noqa: E402
 from engine.models.speech import SpeechRecognizer, ffmpeg_executable, simplified  # noqa: E402
 from engine.settings import PROJECT_ROOT, Settings  # noqa: E402
 
@@ -60,13 +61,13 @@ class ShopLens:
     def __init__(self, checkpoint: Path) -> None:
         self.recognizer = SpeechRecognizer(Settings(_env_file=None, whisper_model=str(checkpoint), device="cpu"))
         self.attempts = 0
-        model, decode = self.recognizer.model, self.recognizer.model.decode
+        decode, model = speech.decode_features, self.recognizer.model
 
-        def counted(*args, **kwargs):
-            self.attempts += 1
-            return decode(*args, **kwargs)
+        def counted(decoded_model, *args, **kwargs):
+            self.attempts += decoded_model is model
+            return decode(decoded_model, *args, **kwargs)
 
-        model.decode = counted
+        speech.decode_features = counted
 
     def text(self, clip: Path, language: str | None) -> str:
         try:

@@ -18,15 +18,16 @@ from fastapi import FastAPI, HTTPException
 from fastapi.responses import FileResponse
 from gradio.utils import get_upload_folder
 
+from demo import rest
 from demo.guard import UploadGuard
-from demo.ui import EXAMPLES_DIR, build_ui, launch_options
+from demo.ui import EXAMPLES_DIR, SEARCH_CONCURRENCY, build_ui, launch_options
 from engine.service import ShopLens
 
 IMAGE_CACHE_SECONDS = 3600
 
 
 def create_app(shop: ShopLens) -> FastAPI:
-    """The FastAPI app: ``/img/{product_id}``, ``/healthz`` and the Gradio Blocks at ``/``."""
+    """The FastAPI app: ``/img/{product_id}``, ``/healthz``, plain JSON under ``/api/`` and the Gradio Blocks at ``/``."""
     app = FastAPI(title="ShopLens", docs_url=None, redoc_url=None)
     # Where Gradio saves what a browser or a client sends, and the tour's example photo and recording.
     shop.allow_uploads_from(get_upload_folder(), EXAMPLES_DIR)
@@ -52,6 +53,7 @@ def create_app(shop: ShopLens) -> FastAPI:
         return {"status": "ok", "products": shop.product_count(), "ready": status.ready, "indexing": status.indexing,
                 "photo": status.photo, "voice": status.voice}  # fmt: skip
 
+    app.include_router(rest.router(shop, concurrency_limit=SEARCH_CONCURRENCY))  # before the page takes "/"
     app.add_middleware(UploadGuard, upload_roots=[Path(get_upload_folder())])
     return gr.mount_gradio_app(app, build_ui(shop), path="/", **launch_options(shop))
 

@@ -43,6 +43,12 @@ class Settings(BaseSettings):
     )
     whisper_model: str = Field("base", description="Whisper model name (`tiny.en`, `base`, ...) or a `.pt` path.")
     whisper_language: str | None = Field(None, description="Force a spoken language (e.g. `en`, `zh`); empty = detect.")
+    whisper_window: Literal["auto", "fit", "full"] = Field(
+        "auto",
+        description="Whisper's audio window when the spoken language is known: `fit` = the clip plus a margin (at least "
+        "15 s: about half the encoder's work for a short query), `full` = the 30 s Whisper was trained on, `auto` = "
+        "`fit` for models larger than tiny (no less accurate there), `full` for tiny ones (which lose words).",
+    )
     model_cache_dir: Path | None = Field(None, description="Where downloaded weights are cached (library default if empty).")
     device: Literal["auto", "cpu", "cuda", "mps"] = Field("auto", description="Torch device; `auto` picks CUDA when present.")
     batch_size: int = Field(32, ge=1, le=1024, description="Images or texts per model call while indexing.")

@@ -177,3 +177,27 @@ def test_app_module_is_light_to_import_and_says_why_it_cannot_start(tmp_path):
     last = run.stderr.strip().splitlines()[-1]
     assert last.startswith("ShopLens cannot start: Could not load CLIP model 'no-such-clip'")
     assert "SHOPLENS_CLIP_PRETRAINED" in last and "Traceback" not in run.stderr
+
+
+def test_plain_json_api_answers_curl_in_one_request_the_way_a_backend_uses_it(app):
+    """Search, refine, open a product, ask for similar ones and recommendations: named fields, no Gradio protocol."""
+    _, _, url = app
+    shopper = "backend-7"
+    first = httpx.post(f"{url}api/search_products", json={"query": "teddy bear", "k": 3, "shopper": shopper}, timeout=60)
+    assert first.status_code == 200 and len(first.json()["products"]) == 3
+    refined = httpx.post(f"{url}api/search_products", json={"query": "teddy bear", "price_max": 20, "k": 3}, timeout=60).json()
+    assert refined["products"] and all(p["price"] <= 20 for p in refined["products"])
+    assert refined["total"] < first.json()["total"]
+    chosen = first.json()["products"][0]["id"]
+    opened = httpx.get(f"{url}api/products/{chosen}", params={"shopper": shopper, "lang": "zh"}, timeout=60).json()
+    assert opened["id"] == chosen and opened["name"] == opened["title_zh"] != opened["title"] and opened["similar"]
+    similar = httpx.get(f"{url}api/products/{chosen}/similar", params={"k": 4}, timeout=60).json()
+    assert len(similar) == 4 and chosen not in {p["id"] for p in similar}
+    picked = httpx.get(f"{url}api/recommend", params={"shopper": shopper, "k": 5}, timeout=60).json()
+    assert picked["cold"] is False and len(picked["products"]) == 5  # the view above made this shopper known
+    bad = httpx.post(f"{url}api/search_products", json={"query": "bear", "sort": "cheapest"}, timeout=60)
+    assert bad.status_code == 400 and bad.json()["error"].startswith("sort must be one of")
+    unknown = httpx.post(f"{url}api/search_products", json={"query": "bear", "image": "/etc/passwd"}, timeout=60)
+    assert unknown.status_code == 422 and "/etc/passwd" not in unknown.text.split('"input"')[0]  # no files by path
+    missing = httpx.get(f"{url}api/products/no-such-product", timeout=60)
+    assert missing.status_code == 400 and "Traceback" not in missing.text

@@ -225,15 +225,17 @@ def test_traditional_characters_from_whisper_become_simplified(multilingual_spee
 
     import opencc
 
-    model, written = multilingual_speech.model, []
-    real = model.decode
+    from engine.models import speech
+
+    written = []
+    real = speech.decode_features
 
     def traditional(*args, **kwargs):
         result = real(*args, **kwargs)
         written.append(opencc.OpenCC("s2t").convert(result.text))
         return replace(result, text=written[-1])
 
-    monkeypatch.setattr(model, "decode", traditional)
+    monkeypatch.setattr(speech, "decode_features", traditional)
     transcript = multilingual_speech.transcribe(mandarin_clip, language="zh")
     assert written[0] != transcript.text and opencc.OpenCC("t2s").convert(written[0]).strip() == transcript.text
     assert "愛" not in transcript.text and opencc.OpenCC("t2s").convert(transcript.text) == transcript.text

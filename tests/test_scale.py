@@ -203,6 +203,9 @@ def test_hnsw_settings_reach_the_collection_configuration(store_settings):
     reopened = ProductStore(store_settings(hnsw_m=24, hnsw_ef_construction=150, hnsw_ef_search=120), SPACE)
     for collection in (reopened._collection, reopened._images):
         assert reopened._client.get_collection(collection.name).configuration_json["hnsw"]["ef_search"] == 120
+    reopened.set_ef_search(40)  # bench/scale.py's sweep: it must not be undone by the re-open that applies it
+    for collection in (reopened._collection, reopened._images):
+        assert reopened._client.get_collection(collection.name).configuration_json["hnsw"]["ef_search"] == 40
 
 
 def test_a_layout_1_index_is_read_as_it_is_and_moved_apart_by_the_first_write(make_settings, catalogue_path):

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from engine.errors import InvalidInputError, ModelUnavailableError, NoSpeechError
+from engine.models import speech
 from engine.models.speech import (
     MAX_TOKENS,
     RETRY,
@@ -170,15 +171,17 @@ def forward_calls(module: torch.nn.Module) -> Iterator[list[int]]:
 
 
 def spy_decode(model, monkeypatch, change: Callable = lambda result: result) -> list:
-    """The options of every ``model.decode`` call; ``change`` alters each result it returns."""
+    """The options of every decoding attempt on ``model``; ``change`` alters each result it returns."""
     seen = []
-    real = model.decode
+    real = speech.decode_features
 
-    def decode(features, options):
-        seen.append(options)
-        return change(real(features, options))
+    def decode(decoded_model, features, options):
+        if decoded_model is model:
+            seen.append(options)
+            return change(real(decoded_model, features, options))
+        return real(decoded_model, features, options)
 
-    monkeypatch.setattr(model, "decode", decode)
+    monkeypatch.setattr(speech, "decode_features", decode)
     return seen
 
 
@@ -195,7 +198,7 @@ def test_language_detection_and_decoding_share_one_encoder_pass(random_multiling
     monkeypatch.setattr(model, "detect_language", detect_language)
     attempts = spy_decode(model, monkeypatch)
     samples = random_multilingual.decode(speak(PHRASES[0]))[0]
-    with forward_calls(model.encoder) as encoder_passes:
+    with forward_calls(model.encoder.conv1) as encoder_passes:
         random_multilingual._recognise(samples, language=language)
     assert len(encoder_passes) == 1 and attempts  # detection and every attempt reuse the encoder's output
     assert given == [(model.dims.n_audio_ctx, model.dims.n_audio_state)] * detections
@@ -249,8 +252,6 @@ def test_speech_after_a_long_silence_is_moved_into_the_window(make_settings, sha
 
 def test_a_twelve_minute_noise_upload_costs_one_window(shared_speech, tmp_path, monkeypatch):
     """The work is bounded by the window, not the upload: 30.5 s decoded, one encoder pass, one decode."""
-    from engine.models import speech
-
     upload = tmp_path / "noise.wav"  # 23 MB: under the upload limit
     ffmpeg("-f", "lavfi", "-i", "anoisesrc=d=720:c=white:a=0.3:seed=1", "-ar", "16000", "-ac", "1", str(upload))
     decoded_bytes = []
@@ -264,8 +265,43 @@ def test_a_twelve_minute_noise_upload_costs_one_window(shared_speech, tmp_path, 
     monkeypatch.setattr(speech.subprocess, "run", ffmpeg_run)
     model = shared_speech.model
     seen = spy_decode(model, monkeypatch)
-    with forward_calls(model.encoder) as encoder_passes, forward_calls(model.decoder) as decoder_steps:
+    with forward_calls(model.encoder.conv1) as encoder_passes, forward_calls(model.decoder) as decoder_steps:
         with pytest.raises(NoSpeechError):
             shared_speech.transcribe(upload)
     assert decoded_bytes == [int(30.5 * SAMPLE_RATE) * 2]  # 16-bit samples: ffmpeg stopped at the limit
     assert len(encoder_passes) == 1 and len(seen) == 1 and len(decoder_steps) <= MAX_TOKENS
+
+
+@pytest.mark.parametrize("window", ["fit", "full", "auto"])
+def test_a_short_query_is_encoded_in_a_window_fitted_to_it(make_settings, shared_speech, speak, window):
+    """``fit`` gives the encoder the clip plus a margin, not 30 s; ``full`` keeps Whisper's window, and so does
+    ``auto`` for a tiny model like this one (a fitted window cost it words)."""
+    recognizer = SpeechRecognizer(make_settings(whisper_window=window))
+    recognizer._model = model = shared_speech.model
+    clip = speak(PHRASES[0])
+    positions = []
+    handle = model.encoder.ln_post.register_forward_hook(lambda _, __, out: positions.append(out.shape[1]))
+    try:
+        transcript = recognizer.transcribe(clip)
+    finally:
+        handle.remove()
+    frames = len(trim_silence(recognizer.decode(clip)[0])) // 160  # Whisper's hop: 100 Mel frames a second
+    expected = speech.window_frames(frames) // 2 if window == "fit" else model.dims.n_audio_ctx
+    assert positions == [expected] and expected <= model.dims.n_audio_ctx
+    assert window != "fit" or expected < model.dims.n_audio_ctx
+    assert window == "fit" or same_words(transcript.text, PHRASES[0])  # tiny.en, fitted, may mishear a word
+
+
+@pytest.mark.parametrize("setting, layers, fitted", [("auto", 4, False), ("auto", 6, True), ("fit", 4, True), ("full", 6, False)])
+def test_auto_fits_the_window_for_models_larger_than_tiny(setting, layers, fitted):
+    from whisper.model import ModelDimensions
+
+    dims = ModelDimensions(80, 1500, 512, 8, layers, 51865, 448, 512, 8, layers)
+    assert speech.fits_window(setting, dims) is fitted
+
+
+def test_a_fitted_window_holds_the_clip_and_a_margin_within_whispers_30_seconds():
+    assert speech.window_frames(300) == 1500  # a 3 s query: the 15 s floor
+    assert speech.window_frames(2000) == 2300  # 20 s: the clip and a 3 s margin
+    assert speech.window_frames(2999) == 3000  # never past the 30 s the model was trained on
+    assert all(speech.window_frames(n) % 2 == 0 for n in range(1, 3001, 7))

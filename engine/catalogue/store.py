@@ -217,7 +217,10 @@ class ProductStore:
                      "`python -m engine.index --rebuild`", collection.name, *built, *wanted)  # fmt: skip
 
     def set_ef_search(self, ef_search: int) -> None:
-        """Change ef_search on the existing collections (Chroma reads it when it loads an index)."""
+        """Change ef_search on the existing collections (Chroma reads it when it loads an index).
+
+        The store's settings change too: re-opening applies ``hnsw_ef_search`` (see :meth:`_tune`)."""
+        self.settings = self.settings.model_copy(update={"hnsw_ef_search": ef_search})
         for collection in filter(None, (self._collection, self._images)):
             collection.modify(configuration={"hnsw": {"ef_search": ef_search}})
         if not self.settings.chroma_url:

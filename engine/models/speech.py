@@ -31,6 +31,7 @@ import subprocess
 import threading
 import time
 from dataclasses import replace
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -59,6 +60,11 @@ NON_SPEECH = re.compile(r"\[[^\]]*\]|\([^)]*\)|[♪♫*]+")
 FRAME = SAMPLE_RATE // 50
 SILENCE_BELOW_PEAK_DB = 40.0
 SPEECH_MARGIN_S = 0.2
+
+# A fitted window (SHOPLENS_WHISPER_WINDOW=fit): the trimmed clip plus this margin, never shorter than MIN_WINDOW_S.
+WINDOW_MARGIN_S = 3.0
+MIN_WINDOW_S = 15.0
+TINY_ENCODER_LAYERS = 4
 
 # Whisper drops a segment when it is probably silence *and* decoded with low confidence; we apply
 # the same rule a little more strictly, plus Whisper's repetition (compression) guard, because
@@ -212,27 +218,34 @@ class SpeechRecognizer:
         language = language or self.settings.whisper_language
         with self._run_lock, torch.inference_mode(), torch.random.fork_rng(devices=[]):
             torch.manual_seed(0)  # the sampled retry: same clip, same transcript
-            features = self._encode(samples)
-            language = language or self._detect_language(features)
+            if language:  # known: the window can fit the clip (detection reads the full window it was trained on)
+                features = self._encode(samples, fit=fits_window(self.settings.whisper_window, model.dims))
+            else:
+                features = self._encode(samples, fit=False)
+                language = self._detect_language(features)
             result = self._decode(features, language, task, token_budget(len(samples) / SAMPLE_RATE))
         text = _clean(result.text) if _is_speech(result) else ""
         if language.startswith("zh") and task == "transcribe":
             text = simplified(text)  # Whisper often writes Traditional; catalogues are usually Simplified
         return text, language
 
-    def _encode(self, samples: np.ndarray) -> torch.Tensor:
-        """The encoder's output for one 30 s window: the only encoder pass a clip gets.
+    def _encode(self, samples: np.ndarray, *, fit: bool) -> torch.Tensor:
+        """The encoder's output for one window: the only encoder pass a clip gets.
 
         The window is built as ``transcribe()`` builds it: the clip's frames, then zeros in the
-        log-Mel domain (not silent audio, which reads differently and costs accuracy).
+        log-Mel domain (not silent audio, which reads differently and costs accuracy). ``fit``
+        shortens the window from 30 s to the clip plus a margin (:func:`window_frames`), and the
+        encoder reads only that many positions (as whisper.cpp's ``audio_ctx`` does): its cost
+        falls with the window: about half for a query of up to 12 s.
         """
         import whisper
         from whisper.audio import HOP_LENGTH, N_FRAMES, N_SAMPLES
 
         audio = torch.from_numpy(samples).to(self.model.device)
         mel = whisper.log_mel_spectrogram(audio, self.model.dims.n_mels, padding=N_SAMPLES)
-        window = whisper.pad_or_trim(mel[:, : len(samples) // HOP_LENGTH], N_FRAMES)
-        return self.model.embed_audio(window.unsqueeze(0))
+        frames = len(samples) // HOP_LENGTH
+        window = whisper.pad_or_trim(mel[:, :frames], window_frames(frames) if fit else N_FRAMES)
+        return _encoder_forward(self.model.encoder, window.unsqueeze(0))
 
     def _detect_language(self, features: torch.Tensor) -> str:
         _, probabilities = self.model.detect_language(features)
@@ -247,10 +260,58 @@ class SpeechRecognizer:
         import whisper
 
         options = whisper.DecodingOptions(task=task, language=language, sample_len=max_tokens, fp16=False)
-        result = self.model.decode(features[0], options)
+        result = decode_features(self.model, features, options)
         if _needs_retry(result):
-            result = self.model.decode(features[0], replace(options, **RETRY))
+            result = decode_features(self.model, features, replace(options, **RETRY))
         return result
+
+
+def fits_window(setting: str, dims) -> bool:
+    """Whether a clip in a known language gets a fitted window (SHOPLENS_WHISPER_WINDOW).
+
+    ``auto`` fits it for models deeper than tiny's 4 encoder layers: on the spoken query sets a
+    fitted window left Whisper base no less accurate (English WER 0.180 -> 0.171, Chinese CER
+    0.715 -> 0.559), but cost tiny.en words (WER 0.157 -> 0.175).
+    """
+    return setting == "fit" or (setting == "auto" and dims.n_audio_layer > TINY_ENCODER_LAYERS)
+
+
+def window_frames(frames: int) -> int:
+    """Mel frames of a window fitted to a clip of ``frames``: the clip, a margin, at least MIN_WINDOW_S, even."""
+    from whisper.audio import FRAMES_PER_SECOND, N_FRAMES
+
+    wanted = max(frames + int(WINDOW_MARGIN_S * FRAMES_PER_SECOND), int(MIN_WINDOW_S * FRAMES_PER_SECOND))
+    return min(N_FRAMES, wanted + wanted % 2)  # the encoder's second convolution halves it
+
+
+def _encoder_forward(encoder, mel: torch.Tensor) -> torch.Tensor:
+    """``AudioEncoder.forward`` for a window of up to 30 s: the positional embedding is cut to its length."""
+    x = torch.nn.functional.gelu(encoder.conv1(mel))
+    x = torch.nn.functional.gelu(encoder.conv2(x)).permute(0, 2, 1)
+    x = (x + encoder.positional_embedding[: x.shape[1]]).to(x.dtype)
+    for block in encoder.blocks:
+        x = block(x)
+    return encoder.ln_post(x)
+
+
+def decode_features(model, features: torch.Tensor, options) -> DecodingResult:
+    """``model.decode`` for the encoder's output of one window of any length (``model.decode`` itself
+    would take a window shorter than 30 s for a Mel and encode it again)."""
+    return _features_decoding()(model, options).run(features)[0]
+
+
+@lru_cache(maxsize=1)
+def _features_decoding():
+    """Whisper's ``DecodingTask``, given the encoder's output of any window length instead of a Mel
+    (``model.decode`` re-encodes features whose length is not the full window's). Built on first use,
+    so importing this module does not import Whisper."""
+    from whisper.decoding import DecodingTask
+
+    class FeaturesDecoding(DecodingTask):
+        def _get_audio_features(self, features: torch.Tensor) -> torch.Tensor:
+            return features
+
+    return FeaturesDecoding
 
 
 def trim_silence(samples: np.ndarray) -> np.ndarray:

@@ -128,6 +128,9 @@ class SynonymSet:
                     self._protected_zh.add(normalise(phrase))
             elif len(key := _english_key(phrase)) > 1:
                 self._protected_en.add(key)
+        # Looked up per query by the query's own spans, so a query costs the same at 300 or 1M products.
+        self._protected_en_sizes = sorted({len(key) for key in self._protected_en})
+        self._protected_zh_longest = max(map(len, self._protected_zh), default=0)
         return self
 
     def __len__(self) -> int:
@@ -195,7 +198,7 @@ class SynonymSet:
         """Rule words found in the query as whole (stemmed) words, longest phrase first, no overlaps."""
         words = list(QUERY_WORD.finditer(query))
         stems = _stemmer().stemWords([normalise(w.group()) for w in words])
-        shielded = _spans(stems, self._protected_en)
+        shielded = _spans(stems, self._protected_en, self._protected_en_sizes)
         taken: set[int] = set()
         found: list[tuple[str, Rule]] = []
         for size in range(min(self._longest, len(stems)), 0, -1):
@@ -211,8 +214,9 @@ class SynonymSet:
     def _chinese_matches(self, query: str) -> list[tuple[str, Rule]]:
         """Chinese rule words found anywhere in the query, longest first, no overlaps."""
         text = normalise(query)
-        shielded = [(m.start(), m.end()) for phrase in self._protected_zh if phrase in text
-                    for m in re.finditer(re.escape(phrase), text)]  # fmt: skip
+        longest = min(self._protected_zh_longest, len(text))
+        shielded = [(start, start + size) for size in range(2, longest + 1) for start in range(len(text) - size + 1)
+                    if text[start : start + size] in self._protected_zh]  # fmt: skip
         taken: set[int] = set()
         found: list[tuple[str, Rule]] = []
         for word, key in self._chinese_longest_first:
@@ -266,9 +270,8 @@ def _in(word: str, query: str) -> bool:
     return bool(key) and any(have[i : i + len(key)] == key for i in range(len(have) - len(key) + 1))
 
 
-def _spans(stems: list[str], phrases: set[tuple[str, ...]]) -> list[tuple[int, int]]:
-    """Where the protected English phrases occur in a query's stemmed words, as (start, end)."""
-    sizes = {len(phrase) for phrase in phrases}
+def _spans(stems: list[str], phrases: set[tuple[str, ...]], sizes: Iterable[int]) -> list[tuple[int, int]]:
+    """Where the protected English phrases (of these ``sizes`` in words) occur in a query's stemmed words, as (start, end)."""
     return [(i, i + n) for n in sizes for i in range(len(stems) - n + 1) if tuple(stems[i : i + n]) in phrases]
 
 
