@@ -35,7 +35,8 @@ from engine.service import ShopLens  # noqa: E402
 from engine.settings import BUNDLED_CATALOGUE, PROJECT_ROOT, Settings  # noqa: E402
 from engine.types import Query  # noqa: E402
 
-STAGES = ("speech", "embedding", "vector_search", "lexical", "rest")
+STAGES = ("speech", "embedding", "vector_search", "lexical", "ranking", "rest")
+WALL = ("speech", "embedding", "vector_search", "ranking")  # the lexical stage runs beside the embedding
 
 
 def whisper_tiny_en(folder: Path) -> Path:
@@ -92,7 +93,7 @@ def timed_search(shop: ShopLens, query: Query) -> dict[str, float] | None:
         return None
     timings = {stage: result.timings.get(stage, 0.0) for stage in STAGES}
     timings["total"] = time.perf_counter() - started
-    timings["rest"] += timings["total"] - sum(result.timings.values())  # call overhead outside the engine
+    timings["rest"] += max(0.0, timings["total"] - sum(result.timings.get(s, 0.0) for s in (*WALL, "rest")))  # outside the engine
     return timings
 
 
@@ -139,21 +140,28 @@ def main() -> None:
         model = [run["speech"] + run["embedding"] for run in runs]
         ratio = percentile(totals, 50) / percentile(model, 50)
         record(args.goals, Goal(f"end to end, {kind} query (server side)",
-                                f"model forwards p50 {percentile(model, 50) * 1000:.0f} ms",
-                                f"p50 {percentile(totals, 50) * 1000:.0f} ms", ratio, "≤ 1.2", ratio <= 1.2))  # fmt: skip
+                                f"model forwards p50 {percentile(model, 50):.0f} ms",
+                                f"p50 {percentile(totals, 50):.0f} ms", ratio, "≤ 1.2", ratio <= 1.2))  # fmt: skip
+        ranking = [run["ranking"] for run in runs]
+        share = percentile(lexical, 95) / percentile(embedding, 50)
         extras.append(f"| {kind} | {percentile(lexical, 50):.1f} | {percentile(lexical, 95):.1f} | "
-                      f"{percentile(embedding, 50):.0f} | {100 * np.median(lexical) / np.median(embedding):.0f}% |")  # fmt: skip
+                      f"{percentile(embedding, 50):.0f} | {100 * share:.0f}% | {percentile(ranking, 50):.1f} |")  # fmt: skip
+        if kind == "text":
+            record(args.goals, Goal("lexical stage p95 / text embedding p50 (#9)", f"embedding p50 {percentile(embedding, 50):.0f} ms",
+                                    f"lexical p95 {percentile(lexical, 95):.1f} ms", share, "≤ 0.20", share <= 0.20))  # fmt: skip
 
     print(f"\nShopLens latency on {len(products)} bundled products, CLIP ViT-B-32 (random weights, real compute), "
           f"Whisper tiny.en (real), device {settings.device}, top_k={settings.top_k}\n")  # fmt: skip
     print(f"Start-up (load + warm up CLIP and Whisper, index the catalogue): {startup:.1f} s")
     print(f"Indexing: {report.summary()}\n")
-    print("| query kind | n | p50 ms | p95 ms | first query ms | p50 split ms: speech / embedding / vector search / lexical / rest |")
+    print("| query kind | n | p50 ms | p95 ms | first query ms | p50 split ms: speech / embedding / vector search / lexical / ranking / rest |")
     print("|---|---|---|---|---|---|")
     print("\n".join(rows))
-    print("\nWhat hybrid search adds (filter parsing + BM25 + fusion + facets) next to the CLIP embedding:\n")
-    print("| query kind | lexical p50 ms | lexical p95 ms | embedding p50 ms | lexical / embedding |")
-    print("|---|---|---|---|---|")
+    print("\nThe lexical stage (spelling, synonyms, filters read from the words, BM25; it runs beside the embedding, "
+          "so it adds to the wall time only where it is longer) and ranking (fusion, facets, explanations) "
+          "next to the CLIP embedding:\n")  # fmt: skip
+    print("| query kind | lexical p50 ms | lexical p95 ms | embedding p50 ms | lexical p95 / embedding p50 | ranking p50 ms |")
+    print("|---|---|---|---|---|---|")
     print("\n".join(extras))
 
     base_path, base_kind = whisper_base(args.work_dir)

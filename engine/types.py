@@ -202,7 +202,7 @@ class SearchResult:
     matching: int | None = None  # how many products meet the filters (the pool is the best of them)
     version: int = 0  # the catalogue snapshot every hit came from
     notices: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # engine.i18n text keys, with values
-    timings: dict[str, float] = field(default_factory=dict)  # seconds: speech, embedding, vector_search, lexical, rest
+    timings: dict[str, float] = field(default_factory=dict)  # seconds: speech, embedding, vector_search, lexical (overlaps embedding), ranking, rest
 
 
 # --- what a page shows ------------------------------------------------------------------------------

@@ -47,7 +47,7 @@ def test_text_query_scores_are_the_documented_weighted_sum(shop):
         assert hit.score == pytest.approx(score, abs=1e-4)
         assert hit.score == pytest.approx(0.5 * hit.similarity["image"] + 0.5 * hit.similarity["text"], abs=1e-6)
         assert set(hit.similarity) == {"image", "text"} and hit.matched
-    assert set(result.timings) == {"embedding", "vector_search", "lexical", "rest"}
+    assert set(result.timings) == {"embedding", "vector_search", "lexical", "ranking", "rest"}
     assert all(hit.breakdown["lexical"] == 0 and sum(hit.breakdown.values()) == pytest.approx(hit.score) for hit in result.hits)
 
 

@@ -207,6 +207,7 @@ class SearchEngine:
         snapshot = self.snapshot
         result = SearchResult(hits=[], version=snapshot.version)
         found = self._words(query, result, snapshot)
+        words_s = time.perf_counter() - started - result.timings.get("speech", 0.0)  # spelling, synonyms, filters
         words, hints = found.text, found.hints
         image = None
         if query.image is not None and not self.vectors:
@@ -220,9 +221,9 @@ class SearchEngine:
         result.words = words
         # BM25 needs no model: it runs on a worker while CLIP embeds the query (ONNX Runtime and numpy
         # release the GIL), so the words cost next to nothing on top of the model.
-        scoring = (self._workers.submit(snapshot.lexical.score_array, words, found.weights)
+        scoring = (self._workers.submit(_timed, snapshot.lexical.score_array, words, found.weights)
                    if words and query.mode != "vector" else None)  # fmt: skip
-        result.timings["lexical"] = time.perf_counter() - clock
+        ranking = time.perf_counter() - clock
         vector = self._query_vector(query, words, hints, negatives, image, result.timings)
         clock = time.perf_counter()
         reviews = self.review_columns(snapshot)
@@ -232,7 +233,9 @@ class SearchEngine:
             if vector is not None else {}  # fmt: skip
         result.timings["vector_search"] = time.perf_counter() - clock
         clock = time.perf_counter()
-        bm25 = scoring.result() if scoring is not None else None
+        bm25, bm25_s = scoring.result() if scoring is not None else (None, 0.0)
+        # The lexical stage's own cost, as if it did not overlap the embedding: reading the words plus BM25.
+        result.timings["lexical"] = words_s + bm25_s
         if bm25 is not None:
             self._add_lexical(candidates, bm25, keep, snapshot)
         ranked_set = None  # which products the search ranks: all under the filters, unless only words rank
@@ -249,8 +252,9 @@ class SearchEngine:
         result.matching = int((keep if ranked_set is None else keep & ranked_set).sum())
         result.facets = snapshot.columns.counts(constraints, ranked_set, stars)
         self._finish(result, ranked, candidates, words, query, snapshot, reviews)
-        result.timings["lexical"] += time.perf_counter() - clock
-        result.timings["rest"] = max(0.0, time.perf_counter() - started - sum(result.timings.values()))
+        result.timings["ranking"] = ranking + time.perf_counter() - clock  # fusion, facets, explanations
+        wall = ("speech", "embedding", "vector_search", "ranking")  # the lexical stage overlaps the embedding
+        result.timings["rest"] = max(0.0, time.perf_counter() - started - sum(result.timings.get(k, 0.0) for k in wall))
         log.info("search %r%s%s filters=%s sort=%s -> %d of %d in %.0f ms", words, " +photo" if image is not None else "",
                  " +voice" if query.audio else "", constraints.where(), query.sort, len(result.hits), result.matching,
                  1000 * (time.perf_counter() - started))  # fmt: skip
@@ -471,3 +475,9 @@ class SearchEngine:
                     synonyms=self._synonyms_found(result.expansions, hit.product, snapshot))
             for hit in hits
         ]  # fmt: skip
+
+
+def _timed(call: Callable[..., Any], *args: Any) -> tuple[Any, float]:
+    """``call(*args)`` and the seconds it took (on a worker thread, where the caller cannot time it)."""
+    started = time.perf_counter()
+    return call(*args), time.perf_counter() - started
