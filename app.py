@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import sys
+import threading
 
 
 def use_persistent_storage() -> None:
@@ -19,7 +21,10 @@ def use_persistent_storage() -> None:
 
 def main() -> int:
     use_persistent_storage()
-    from demo.server import serve
+    # Gradio takes seconds to import and the models seconds to load: do both at once (loading a model
+    # spends most of its time outside the GIL), so the page is served sooner.
+    page = threading.Thread(target=importlib.import_module, args=("demo.server",), name="import-page")
+    page.start()
     from engine.errors import ShopLensError
     from engine.service import ShopLens
     from engine.settings import Settings
@@ -32,6 +37,8 @@ def main() -> int:
     except ShopLensError as error:
         print(f"ShopLens cannot start: {error}", file=sys.stderr)
         return 1
+    page.join()
+    from demo.server import serve
     # Hugging Face Spaces (and Gradio's own convention) pass the address in GRADIO_SERVER_NAME/PORT.
     host = settings.host or os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1")
     port = settings.port or int(os.environ.get("GRADIO_SERVER_PORT", "7860"))

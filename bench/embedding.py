@@ -78,26 +78,45 @@ def query_latency(embedders: dict[str, ClipEmbedder], catalogue: Catalogue, quer
     texts = [product.embedding_text() for product in products]
     images = [load_image(product.image, max_bytes=10**8, max_pixels=10**8) for product in products]
     print(f"Query embedding at batch 1 (tokenise or preprocess + forward + normalise), {queries} queries per kind, "
-          f"interleaved; cosine with fp32 torch over {len(products)} catalogue texts and {len(products)} images\n")  # fmt: skip
-    print("| query | runtime | fp32 torch p50 ms | fp32 torch p95 ms | runtime p50 ms | runtime p95 ms "
+          f"interleaved; cosine with stock fp32 torch (open_clip's own forward, all 77 text tokens) over {len(products)} catalogue texts and {len(products)} images\n")  # fmt: skip
+    print("| query | runtime | stock fp32 torch p50 ms | stock fp32 torch p95 ms | runtime p50 ms | runtime p95 ms "
           "| speed-up (p50) | cosine min | cosine mean |\n|---|---|---|---|---|---|---|---|---|")  # fmt: skip
     for kind, inputs, method in (("text", texts, "embed_texts"), ("image", images, "embed_images")):
-        calls = {runtime: getattr(embedder, method) for runtime, embedder in embedders.items()}
+        calls = {"stock": stock(embedders["torch"], kind)}
+        calls.update({runtime: getattr(embedder, method) for runtime, embedder in embedders.items()})
         times = interleaved(calls, inputs[:queries])
-        reference = calls["torch"](inputs)
+        reference = calls["stock"](inputs)
         for runtime, embed in calls.items():
-            if runtime == "torch":
+            if runtime == "stock" or (runtime == "torch" and kind == "image"):  # the image tower is stock in torch
                 continue
             cosines = (embed(inputs) * reference).sum(axis=1)
-            speed_up = np.median(times["torch"]) / np.median(times[runtime])
-            print(f"| {kind} | {embedders[runtime].runtime} | {ms(times['torch'], 50)} | {ms(times['torch'], 95)} "
+            speed_up = np.median(times["stock"]) / np.median(times[runtime])
+            print(f"| {kind} | {label(embedders[runtime], kind)} | {ms(times['stock'], 50)} | {ms(times['stock'], 95)} "
                   f"| {ms(times[runtime], 50)} | {ms(times[runtime], 95)} | {speed_up:.2f}× "
                   f"| {cosines.min():.4f} | {cosines.mean():.4f} |")  # fmt: skip
-            record(goals, Goal(f"query embedding, {kind}, {embedders[runtime].runtime}",
-                               f"fp32 torch p50 {ms(times['torch'], 50)} ms", f"p50 {ms(times[runtime], 50)} ms",
+            record(goals, Goal(f"query embedding, {kind}, {label(embedders[runtime], kind)}",
+                               f"stock fp32 torch p50 {ms(times['stock'], 50)} ms", f"p50 {ms(times[runtime], 50)} ms",
                                speed_up, "speed-up ≥ 2", bool(speed_up >= 2 and cosines.min() >= 0.99),
                                f"cosine to fp32 min {cosines.min():.4f} over {len(inputs)} (≥ 0.99)"))  # fmt: skip
     print()
+
+
+def stock(embedder: ClipEmbedder, kind: str) -> Callable[[list], np.ndarray]:
+    """open_clip's own fp32 forward pass, as a program calling the library would run it: all 77 text tokens."""
+    if kind == "image":
+        return embedder.embed_images
+    clip = embedder._clip
+
+    def embed(texts: list[str]) -> np.ndarray:
+        with torch.no_grad():
+            return torch.nn.functional.normalize(clip.model.encode_text(clip.tokenizer(texts)), dim=-1).numpy()
+
+    return embed
+
+
+def label(embedder: ClipEmbedder, kind: str) -> str:
+    cut = kind == "text" and embedder._clip.cut_padding
+    return f"{embedder.runtime}{', padding cut' if cut else ''}"
 
 
 def interleaved(calls: dict[str, Callable], inputs: list) -> dict[str, list[float]]:

@@ -151,3 +151,27 @@ def test_a_runtime_that_cannot_serve_falls_back_to_fp32_torch(make_settings, tmp
     reference = ClipEmbedder(make_settings(clip_runtime="torch")).embed_texts(["lamp"])
     assert embedder.runtime == "torch" and "CLIP runs in torch fp32" in caplog.text
     np.testing.assert_allclose(vectors, reference, atol=1e-6)
+
+
+@pytest.mark.parametrize("runtime", ["torch", "onnx-int8"])
+def test_text_padding_is_cut_before_the_tower_and_the_vectors_stay_the_same(make_settings, runtime):
+    """A few words reach the text tower as 8 tokens, not 77, and embed as open_clip's full forward does."""
+    embedder = ClipEmbedder(make_settings(clip_runtime=runtime))
+    texts = ["red shoes", "跑步鞋", "a wooden kitchen table with four chairs " * 12]  # the last fills all 77
+    loaded = embedder._clip
+    assert loaded.cut_padding
+    lengths = []
+    encode = loaded.towers.encode_text
+    loaded.towers.encode_text = lambda tokens: lengths.append(tokens.shape[1]) or encode(tokens)
+    try:
+        short, long = embedder.embed_texts(texts[:1]), embedder.embed_texts(texts[2:])
+    finally:
+        loaded.towers.encode_text = encode
+    assert lengths == [8, 77]
+    with torch.no_grad():
+        stock = torch.nn.functional.normalize(loaded.model.encode_text(loaded.tokenizer(texts)), dim=-1).numpy()
+    got = np.concatenate([short, embedder.embed_texts(texts[1:2]), long])
+    if runtime == "torch":
+        np.testing.assert_allclose(got, stock, atol=1e-5)
+    else:  # INT8 weights: the same space, as every runtime is checked
+        assert (got * stock).sum(axis=1).min() >= 0.99

@@ -12,6 +12,11 @@ only loads them. The runtime is not part of the vector space: at every load the 
 compared with fp32 torch's, and a runtime that does not reach a cosine of :data:`SAME_SPACE` is not
 used (CLIP falls back to torch, with a warning). So an index built with one runtime serves queries
 embedded by another, and switching runtimes needs no re-index.
+
+A query is a few words, but CLIP's tokenizer pads every text to 77 tokens. In a CLIP text tower
+with causal attention that pools the end-of-text token (OpenAI's CLIP and most open_clip models),
+nothing after that token reaches the vector, so the padding is cut before the forward pass
+(:class:`TextPrefix`): the same vector, for a fraction of the work. Other text towers get all 77.
 """
 
 from __future__ import annotations
@@ -69,6 +74,53 @@ class _LoadedClip:
     tokenizer: Callable[[Sequence[str]], torch.Tensor]
     device: str
     dim: int
+    cut_padding: bool  # the text tower ignores what follows the end-of-text token (see TextPrefix)
+
+
+class TextPrefix(torch.nn.Module):
+    """A CLIP text tower that accepts tokens cut after the end-of-text token: ``encode_text`` with the
+    positional embedding and the causal mask cut to the input's length. For a causal, end-of-text
+    pooled tower this gives the vector of the full 77 tokens (checked at load, see :meth:`applies`)."""
+
+    def __init__(self, model: Any) -> None:
+        super().__init__()
+        self.model = model
+
+    @staticmethod
+    def applies(model: Any) -> bool:
+        import open_clip
+
+        return (isinstance(model, open_clip.CLIP) and getattr(model, "attn_mask", None) is not None
+                and getattr(model, "text_pool_type", None) == "argmax")  # fmt: skip
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        from open_clip.transformer import text_global_pool
+
+        model, length = self.model, tokens.shape[1]
+        cast = model.transformer.get_cast_dtype()
+        x = model.token_embedding(tokens).to(cast) + model.positional_embedding[:length].to(cast)
+        x = model.ln_final(model.transformer(x, attn_mask=model.attn_mask[:length, :length]))
+        x = text_global_pool(x, tokens, model.text_pool_type)
+        projection = model.text_projection
+        if projection is None:
+            return x
+        return projection(x) if isinstance(projection, torch.nn.Linear) else x @ projection
+
+
+def cut_padding(tokens: torch.Tensor) -> torch.Tensor:
+    """Tokens up to the batch's last end-of-text token (the highest id in each row), rounded up to 8."""
+    length = int(tokens.argmax(dim=-1).max()) + 1
+    return tokens[:, : min(tokens.shape[1], -(-length // 8) * 8)]
+
+
+class _TorchTowers:
+    """fp32 torch, with the text tower taking cut tokens."""
+
+    def __init__(self, model: Any) -> None:
+        self.text, self.encode_image = TextPrefix(model), model.encode_image
+
+    def encode_text(self, tokens: torch.Tensor) -> torch.Tensor:
+        return self.text(tokens)
 
 
 class ClipEmbedder:
@@ -135,39 +187,42 @@ class ClipEmbedder:
             dim = int(model.encode_text(tokenizer(["probe"]).to(device)).shape[-1])
         if pretrained is None:
             log.warning("CLIP %s has RANDOM weights: search results are meaningless (fine for tests).", name)
-        towers, runtime = self._runtime(model, _probes(preprocess, tokenizer), device)
-        log.info("CLIP %s ready in %.1f s (dim %d, %s)", name, time.perf_counter() - started, dim, runtime)
-        return _LoadedClip(model, towers, runtime, preprocess, tokenizer, device, dim)
+        cut = TextPrefix.applies(model) and _prefix_agrees(model, tokenizer)
+        towers, runtime = self._runtime(model, _probes(preprocess, tokenizer), device, cut)
+        log.info("CLIP %s ready in %.1f s (dim %d, %s%s)", name, time.perf_counter() - started, dim, runtime,
+                 ", text padding cut" if cut else "")  # fmt: skip
+        return _LoadedClip(model, towers, runtime, preprocess, tokenizer, device, dim, cut)
 
-    def _runtime(self, model: Any, probes: dict[Tower, torch.Tensor], device: str) -> tuple[Towers, str]:
-        """The towers of the configured runtime, or the torch model itself when that runtime cannot serve."""
+    def _runtime(self, model: Any, probes: dict[Tower, torch.Tensor], device: str, cut: bool) -> tuple[Towers, str]:
+        """The towers of the configured runtime, or fp32 torch when that runtime cannot serve."""
         runtime = self.settings.clip_runtime
+        torch_towers = _TorchTowers(model) if cut else model
         if runtime == "torch":
-            return model, "torch"
+            return torch_towers, "torch"
         if device != "cpu":
             log.info("CLIP runs in torch on %s (SHOPLENS_CLIP_RUNTIME=%s is for CPUs)", device, runtime)
-            return model, "torch"
+            return torch_towers, "torch"
         try:
-            folder = self._onnx_folder(runtime)
+            folder = self._onnx_folder(runtime, cut)
             if not folder.is_dir():
                 started = time.perf_counter()
                 log.info("exporting CLIP to ONNX (%s) in %s ...", runtime, folder)
-                export_towers(model, probes, folder, int8=runtime == "onnx-int8")
+                export_towers(model, probes, folder, int8=runtime == "onnx-int8", cut=cut)
                 log.info("CLIP exported in %.1f s", time.perf_counter() - started)
             towers = OnnxTowers(folder, threads=torch.get_num_threads(), item_by_item=runtime == "onnx-int8")
             agreement = _agreement(model, towers, probes)
         except Exception as error:  # an exporter or runtime that cannot handle this model
             log.warning("CLIP runs in torch fp32: %s failed (%s)", runtime, brief(error))
-            return model, "torch"
+            return torch_towers, "torch"
         cosines = ", ".join(f"{tower} {cosine:.4f}" for tower, cosine in agreement.items())
         if min(agreement.values()) < SAME_SPACE:
             log.warning("CLIP runs in torch fp32: %s vectors are too far from fp32 torch's (least cosine %s; need %.2f)",
                         runtime, cosines, SAME_SPACE)  # fmt: skip
-            return model, "torch"
+            return torch_towers, "torch"
         log.info("CLIP runs in ONNX Runtime (%s; least cosine with fp32 torch: %s)", runtime, cosines)
         return towers, runtime
 
-    def _onnx_folder(self, runtime: str) -> Path:
+    def _onnx_folder(self, runtime: str, cut: bool = True) -> Path:
         """Where the exported towers of this model, weights and runtime are cached."""
         import onnxruntime
         import open_clip
@@ -181,7 +236,7 @@ class ClipEmbedder:
         else:
             weights = pretrained
         identity = {
-            "model": name, "config": open_clip.get_model_config(name), "weights": weights, "runtime": runtime,
+            "model": name, "config": open_clip.get_model_config(name), "weights": weights, "runtime": runtime, "text": "cut" if cut else "77",
             "versions": [torch.__version__, open_clip.__version__, onnxruntime.__version__],
         }  # fmt: skip
         digest = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:16]
@@ -195,7 +250,12 @@ class ClipEmbedder:
 
     def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
         clip = self._clip
-        return self._batched(list(texts), lambda batch: clip.towers.encode_text(clip.tokenizer(batch).to(clip.device)))
+
+        def encode(batch: list[str]) -> torch.Tensor:
+            tokens = clip.tokenizer(batch)
+            return clip.towers.encode_text((cut_padding(tokens) if clip.cut_padding else tokens).to(clip.device))
+
+        return self._batched(list(texts), encode)
 
     def embed_images(self, images: Sequence[Image.Image]) -> np.ndarray:
         """RGB images (see :mod:`engine.catalogue.images` for turning uploads into those)."""
@@ -268,15 +328,16 @@ def _session(path: Path, threads: int):
 class _Tower(torch.nn.Module):
     """One tower of an open_clip model as a module of its own: the unit ``torch.onnx.export`` traces."""
 
-    def __init__(self, model: Any, tower: Tower) -> None:
+    def __init__(self, model: Any, tower: Tower, cut: bool) -> None:
         super().__init__()
         self.model, self.tower = model, tower
+        self.text = TextPrefix(model) if cut else model.encode_text
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
-        return self.model.encode_text(inputs) if self.tower == "text" else self.model.encode_image(inputs)
+        return self.text(inputs) if self.tower == "text" else self.model.encode_image(inputs)
 
 
-def export_towers(model: Any, examples: dict[Tower, torch.Tensor], folder: Path, *, int8: bool) -> None:
+def export_towers(model: Any, examples: dict[Tower, torch.Tensor], folder: Path, *, int8: bool, cut: bool = False) -> None:
     """Write ``text.onnx`` and ``image.onnx`` into ``folder``, which appears only once both are complete.
 
     With ``int8`` every linear layer (attention projections included) gets INT8 weights, per output
@@ -291,9 +352,12 @@ def export_towers(model: Any, examples: dict[Tower, torch.Tensor], folder: Path,
         done.mkdir()
         for tower, example in examples.items():
             fp32 = Path(scratch if int8 else done) / f"{tower}.onnx"
+            dynamic = {0: "batch", 1: "tokens"} if tower == "text" and cut else {0: "batch"}
+            if tower == "text" and cut:
+                example = example[:, :16]  # shorter than the context, so the length stays a variable
             torch.onnx.export(
-                _Tower(model, tower).eval(), (example,), fp32, input_names=["inputs"], output_names=["features"],
-                dynamic_shapes={"inputs": {0: "batch"}}, dynamo=True, external_data=True, verbose=False,
+                _Tower(model, tower, cut).eval(), (example,), fp32, input_names=["inputs"], output_names=["features"],
+                dynamic_shapes={"inputs": dynamic}, dynamo=True, external_data=True, verbose=False,
             )  # fmt: skip
             if int8:
                 quantize_dynamic(fp32, done / f"{tower}.onnx", op_types_to_quantize=["MatMul"], per_channel=True)
@@ -325,6 +389,17 @@ def _probes(preprocess: Callable[[Image.Image], torch.Tensor], tokenizer: Callab
     images = [Image.new("RGB", (256, 256), "white"), Image.new("RGB", (300, 200), (200, 30, 40)),
               Image.fromarray(noise), Image.fromarray(np.ascontiguousarray(gradient))]  # fmt: skip
     return {"text": tokenizer(PROBE_TEXTS), "image": torch.stack([preprocess(image) for image in images])}
+
+
+def _prefix_agrees(model: Any, tokenizer: Callable) -> bool:
+    """Whether cutting the padding leaves this model's text vectors as they are (it should, by design)."""
+    tokens = tokenizer(PROBE_TEXTS)
+    with torch.no_grad():
+        full, cut = model.encode_text(tokens), TextPrefix(model)(cut_padding(tokens))
+    agrees = bool(torch.allclose(full, cut, atol=1e-4, rtol=1e-3))
+    if not agrees:
+        log.warning("CLIP text tower: cutting the padding changes its vectors; all 77 tokens are kept")
+    return agrees
 
 
 def _agreement(model: Any, towers: Towers, probes: dict[Tower, torch.Tensor]) -> dict[Tower, float]:
