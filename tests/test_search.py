@@ -142,3 +142,20 @@ def test_similar_products_exclude_the_product_itself(shop):
     assert [hit.score for hit in hits] == sorted((hit.score for hit in hits), reverse=True)
     with pytest.raises(InvalidInputError, match="no longer in the catalogue"):
         shop.similar("nope")
+
+
+def test_searching_again_reads_no_product_vectors_until_the_catalogue_changes(shop, monkeypatch):
+    """The vectors that complete candidates' similarities are kept per catalogue version."""
+    from engine.search import engine as engine_module
+
+    monkeypatch.setattr(engine_module, "CANDIDATES", 2)  # fewer neighbours than products: some similarities are missing
+    reads = []
+    record_vectors = shop.store.record_vectors
+    monkeypatch.setattr(shop.store, "record_vectors", lambda records: reads.append(list(records)) or record_vectors(records))
+    first = shop.search(Query(text="red shoes", understand=False))
+    again = shop.search(Query(text="red shoes", understand=False))
+    assert any(reads[0]) and reads[1:] == [[]]  # the first search read some; the second, none
+    assert [(h.product.id, h.score) for h in again.hits] == [(h.product.id, h.score) for h in first.hits]
+    shop.engine.refresh()  # a new catalogue version: its vectors may differ, so they are read again
+    shop.search(Query(text="red shoes", understand=False))
+    assert reads[-1] == reads[0]

@@ -36,6 +36,7 @@ from engine.catalogue.images import load_image
 from engine.catalogue.products import Product
 from engine.catalogue.store import CatalogueVersion, ProductStore, VectorMatch
 from engine.errors import InvalidInputError
+from engine.lru import LRU
 from engine.models.clip import ClipEmbedder
 from engine.models.speech import SpeechRecognizer
 from engine.search.fusion import LEXICAL_WEIGHT, WEIGHTS, Candidate, compose, fuse, unit
@@ -63,6 +64,10 @@ EXACT_LIMIT = 500
 OVERFETCH = 1.2
 FETCH_LIMIT = 1000
 TEXT_VECTOR_CACHE = 1024  # recent query texts whose CLIP vectors are kept (refining a search re-uses them)
+# Product vectors read from the store to complete a candidate's similarities, kept per catalogue version:
+# 8,192 (product, kind) vectors, about 17 MB at dim 512. A small catalogue fits whole; a large one keeps
+# the products searches keep finding. Every other vector stays in the store.
+PRODUCT_VECTOR_CACHE = 8192
 SORT_KEYS: dict[str, Callable[[Product], Any]] = {
     "price_asc": lambda p: p.price,
     "price_desc": lambda p: -p.price,
@@ -93,6 +98,7 @@ class SearchEngine:
         self.saved = SavedLexicons(settings.data_dir / "lexical", settings.collection)
         self.on_index_change: list[Callable[[], None]] = []  # called after another process's change was picked up
         self.text_vector = lru_cache(maxsize=TEXT_VECTOR_CACHE)(self._embed_text)
+        self._product_vectors: LRU[tuple[int, str, Kind], np.ndarray] = LRU(PRODUCT_VECTOR_CACHE)
         self.review_stats: Callable[[], Mapping[str, Any]] | None = None  # product id -> stats with .stars, .score
         self.vectors = True  # False when CLIP could not be loaded: words-only search over the catalogue file
         self.catalogue_path = settings.catalog  # the catalogue being served (its synonyms.txt sits beside it)
@@ -244,7 +250,7 @@ class SearchEngine:
             self._add_browse(candidates, keep, query.sort, snapshot, reviews)
         elif vector is None:
             ranked_set = bm25 > 0
-        self._fill_missing_similarities(candidates, vector)
+        self._fill_missing_similarities(candidates, vector, snapshot)
         self._flag_negatives(candidates, negatives, snapshot)
         mode = "both" if (words or hints) and image is not None else ("photo" if image is not None else "words")
         ranked = fuse(candidates, WEIGHTS[mode], LEXICAL_WEIGHT if bm25 is not None else 0.0,
@@ -420,12 +426,18 @@ class SearchEngine:
             return -reviews[1] if reviews else np.zeros(len(columns))
         return {"price_asc": columns.price, "price_desc": -columns.price, "rating": -columns.rating}[sort]
 
-    def _fill_missing_similarities(self, candidates: dict[str, Candidate], vector: np.ndarray | None) -> None:
-        """Exact similarity for the vector kind a candidate was not retrieved by."""
+    def _fill_missing_similarities(self, candidates: dict[str, Candidate], vector: np.ndarray | None,
+                                   snapshot: Snapshot) -> None:  # fmt: skip
+        """Exact similarity for the vector kind a candidate was not retrieved by (vectors cached per version)."""
         if vector is None:
             return
         missing = [(pid, kind) for pid, candidate in candidates.items() for kind in KINDS if kind not in candidate.similarity]
-        for (pid, kind), stored in self.store.record_vectors(missing).items():
+        found = {record: cached for record in missing
+                 if (cached := self._product_vectors.get((snapshot.version, *record))) is not None}  # fmt: skip
+        read = self.store.record_vectors([record for record in missing if record not in found])
+        for record, stored in read.items():
+            self._product_vectors.put((snapshot.version, *record), stored)
+        for (pid, kind), stored in (found | read).items():
             candidates[pid].similarity[kind] = float(stored @ vector)
 
     def _flag_negatives(self, candidates: dict[str, Candidate], negatives: str, snapshot: Snapshot) -> None:

@@ -25,17 +25,18 @@ import pickle
 import statistics
 import threading
 import time
-from collections import Counter, OrderedDict
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Protocol
 
 import numpy as np
 
 from engine.catalogue.products import Product
 from engine.catalogue.store import ProductStore
 from engine.i18n import Lang, age_text, product_title, text
+from engine.lru import LRU
 from engine.models.clip import ClipEmbedder
 from engine.reviews.desk import ReviewDesk
 from engine.reviews.summary import REVIEW_FEATURES
@@ -70,36 +71,6 @@ SHOPPER_CACHE = 4096  # shopper vectors kept (about 11 kB each at CLIP dim 512)
 QUERY_CACHE = 4096  # CLIP vectors of searched words kept
 POPULARITY_SECONDS = 60.0  # without a private release, popularity is counted from the event log this often
 READ_PAGE = 2000  # products per store read when reading all of them (Chroma refuses ~32k ids in one call)
-
-K = TypeVar("K")
-V = TypeVar("V")
-
-
-class LRU(Generic[K, V]):
-    """A bounded map that forgets the least recently used entry first; safe to share between threads."""
-
-    def __init__(self, capacity: int) -> None:
-        self.capacity = capacity
-        self._items: OrderedDict[K, V] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: K) -> V | None:
-        with self._lock:
-            value = self._items.get(key)
-            if value is not None:
-                self._items.move_to_end(key)
-            return value
-
-    def put(self, key: K, value: V) -> None:
-        with self._lock:
-            self._items[key] = value
-            self._items.move_to_end(key)
-            while len(self._items) > self.capacity:
-                self._items.popitem(last=False)
-
-    def __len__(self) -> int:
-        return len(self._items)
-
 
 class CatalogueSnapshot(Protocol):
     """What personalisation reads of a search snapshot (:class:`engine.search.snapshot.Snapshot`)."""
