@@ -45,7 +45,7 @@ class Settings(BaseSettings):
     whisper_language: str | None = Field(None, description="Force a spoken language (e.g. `en`, `zh`); empty = detect.")
     whisper_window: Literal["auto", "fit", "full"] = Field(
         "auto",
-        description="Whisper's audio window when the spoken language is known: `fit` = the clip plus a margin (at least "
+        description="Whisper's audio window: `fit` = the clip plus a margin (at least "
         "15 s: about half the encoder's work for a short query), `full` = the 30 s Whisper was trained on, `auto` = "
         "`fit` for models larger than tiny (no less accurate there), `full` for tiny ones (which lose words).",
     )

@@ -189,19 +189,19 @@ def spy_decode(model, monkeypatch, change: Callable = lambda result: result) -> 
 def test_language_detection_and_decoding_share_one_encoder_pass(random_multilingual, speak, monkeypatch,
                                                                 language, detections):  # fmt: skip
     model, given = random_multilingual.model, []
-    detect = model.detect_language
+    detect = speech.detect_language
 
-    def detect_language(features, *args):
+    def detect_language(detected_model, features):
         given.append(features.shape[-2:])
-        return detect(features, *args)
+        return detect(detected_model, features)
 
-    monkeypatch.setattr(model, "detect_language", detect_language)
+    monkeypatch.setattr(speech, "detect_language", detect_language)
     attempts = spy_decode(model, monkeypatch)
     samples = random_multilingual.decode(speak(PHRASES[0]))[0]
     with forward_calls(model.encoder.conv1) as encoder_passes:
         random_multilingual._recognise(samples, language=language)
     assert len(encoder_passes) == 1 and attempts  # detection and every attempt reuse the encoder's output
-    assert given == [(model.dims.n_audio_ctx, model.dims.n_audio_state)] * detections
+    assert given == [(model.dims.n_audio_ctx, model.dims.n_audio_state)] * detections  # tiny: a full window
 
 
 def test_clear_speech_is_decoded_once_greedily_within_a_token_budget(shared_speech, speak, monkeypatch):
@@ -305,3 +305,14 @@ def test_a_fitted_window_holds_the_clip_and_a_margin_within_whispers_30_seconds(
     assert speech.window_frames(2000) == 2300  # 20 s: the clip and a 3 s margin
     assert speech.window_frames(2999) == 3000  # never past the 30 s the model was trained on
     assert all(speech.window_frames(n) % 2 == 0 for n in range(1, 3001, 7))
+
+
+def test_language_is_detected_on_a_fitted_window_as_whisper_detects_it_on_a_full_one(random_multilingual, speak):
+    """Our detection reads encoder output of any length; on a full window it agrees with Whisper's own."""
+    samples = trim_silence(random_multilingual.decode(speak(PHRASES[0]))[0])
+    model = random_multilingual.model
+    with torch.inference_mode():
+        full, fitted = (random_multilingual._encode(samples, fit=fit) for fit in (False, True))
+        _, probabilities = model.detect_language(full)
+        assert speech.detect_language(model, full) == max(probabilities[0], key=probabilities[0].get)
+        assert fitted.shape[1] < full.shape[1] and speech.detect_language(model, fitted) in probabilities[0]
