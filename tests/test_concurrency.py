@@ -56,3 +56,21 @@ def test_searches_during_a_reindex_see_one_consistent_snapshot(make_settings, tm
         assert {hit.product.id for hit in result.pool} <= seen[result.version]
         brands = {hit.product.brand for hit in result.pool}
         assert len(brands) <= 1, "a result mixed two catalogue versions"
+
+
+def test_a_reader_building_a_snapshot_does_not_wait_for_a_writer_session(make_settings, catalogue_path):
+    """The app indexes on a thread (holding the store for its session) and refreshes the snapshot as it
+    goes, while a page request builds one: neither may wait for the other (this deadlocked once)."""
+    import threading
+
+    from engine.service import ShopLens
+
+    shop = ShopLens(make_settings(catalog=catalogue_path))
+    shop.start(speech=False)
+    done = threading.Event()
+    with shop.store.writing():  # a writer's session, as the indexer holds it
+        reader = threading.Thread(target=lambda: (shop.engine.refresh(), done.set()), daemon=True)
+        reader.start()
+        reader.join(timeout=20)
+        assert done.is_set(), "building a snapshot waited for the writer's session"
+    assert len(shop.engine.snapshot) > 0

@@ -256,8 +256,14 @@ class ProductStore:
         A rebuilt index is a new collection: it is opened. An embedded store whose index another
         process changed opens a fresh client, because Chroma's in-process vector index does not see
         other processes' writes; that waits until the writer is done (the version is settled).
+
+        While a thread of this process writes (it holds the store's lock for its whole session), this
+        returns at once and reads go on from the files as they are: waiting for the lock here would
+        deadlock a reader that holds a lock the writer needs next (the search engine's snapshot lock).
         """
-        with self._lock:
+        if not self._lock.acquire(blocking=False):
+            return self.catalogue_version()
+        try:
             current = self.catalogue_version()
             if current is None or current == self._followed:
                 return current
@@ -269,6 +275,8 @@ class ProductStore:
                 self._reconnect()
             self._followed = current
             return current
+        finally:
+            self._lock.release()
 
     def _reopen(self) -> None:
         """Open the collections again (e.g. after another process rebuilt the index)."""
