@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import importlib
 import logging
 import os
 import sys
-import threading
 
 
 def use_persistent_storage() -> None:
@@ -19,26 +17,33 @@ def use_persistent_storage() -> None:
     # CLIP's weights stay where `preload_from_hub` put them when the Space was built (the image's HF cache).
 
 
+def probe_hub_first(settings) -> None:
+    """Say at once whether CLIP's weights can be downloaded, before seconds of imports (the engine
+    probes again, and finds huggingface_hub already switched to its cache when the hub is out of reach)."""
+    from pathlib import Path
+
+    from engine.models.hub import prepare_downloads
+
+    if not settings.clip_random_weights and not Path(settings.clip_pretrained).expanduser().is_file():
+        prepare_downloads(needs_hub=True, needs_whisper=False)
+
+
 def main() -> int:
     use_persistent_storage()
-    # Gradio takes seconds to import and the models seconds to load: do both at once (loading a model
-    # spends most of its time outside the GIL), so the page is served sooner.
-    page = threading.Thread(target=importlib.import_module, args=("demo.server",), name="import-page")
-    page.start()
-    from engine.errors import ShopLensError
-    from engine.service import ShopLens
     from engine.settings import Settings
 
     settings = Settings()
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    probe_hub_first(settings)
+    from demo.server import serve
+    from engine.errors import ShopLensError
+    from engine.service import ShopLens
     shop = ShopLens(settings)
     try:
         shop.start(background=True)  # serve at once; the catalogue indexes behind the page
     except ShopLensError as error:
         print(f"ShopLens cannot start: {error}", file=sys.stderr)
         return 1
-    page.join()
-    from demo.server import serve
     # Hugging Face Spaces (and Gradio's own convention) pass the address in GRADIO_SERVER_NAME/PORT.
     host = settings.host or os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1")
     port = settings.port or int(os.environ.get("GRADIO_SERVER_PORT", "7860"))
