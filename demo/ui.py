@@ -10,6 +10,7 @@ records what the shopper did.
 from __future__ import annotations
 
 import functools
+import itertools
 import logging
 import uuid
 from html import escape
@@ -34,6 +35,15 @@ from engine.types import MAX_RESULTS, SORTS, Filters, Page, Query, make_filters
 log = logging.getLogger(__name__)
 
 EXAMPLES_DIR = PROJECT_ROOT / "assets" / "examples"
+RENDERS = itertools.count(1)
+
+
+def rendered() -> str:
+    """A hidden mark that differs on every render, so a page (and a test) can tell that a search
+    answered even when the results are the same as before (searching the same words again)."""
+    return f'<span hidden data-render="{next(RENDERS)}"></span>'
+
+
 # Gradio runs each event on a worker thread. A search spends most of its time in CLIP or Whisper,
 # whose torch kernels already use every core, so two searches at a time keep a 2-core machine busy
 # while more would only make each one slower; the rest wait in Gradio's queue, in order. Page
@@ -201,7 +211,7 @@ def build_ui(shop: ShopLens) -> gr.Blocks:
                         and own_filters.price_max is None else None)  # fmt: skip
             floor = next(iter(present.selected(facets["rating"])), "0")
             return [
-                present.header(page), present.hit_cards(page.hits, lang, page.reasons),
+                present.header(page) + rendered(), present.hit_cards(page.hits, lang, page.reasons),
                 present.hit_cards(page.nearest, lang),
                 gr.update(visible=page.has_more, value=f"{label('more', lang)} ({len(page.hits)} / {page.total})"),
                 gr.update(choices=present.facet_choices(facets["category"]), value=present.selected(facets["category"])),
