@@ -63,11 +63,11 @@ def offline_app(tmp_path_factory, whisper_checkpoint):
 def test_words_only_search_works_and_photos_are_refused_with_the_reason(offline_app):
     url, log = offline_app
     client = Client(url, verbose=False)
-    for _ in range(120):  # the catalogue is read in the background: wait until it is searchable
-        found = client.predict(query="teddy bear", k=3, api_name="/search_products")
-        if found["products"]:
-            break
-        time.sleep(0.5)
+    deadline = time.monotonic() + 60  # the catalogue is read in the background: wait until the app says it is ready
+    while not httpx.get(f"{url}healthz", timeout=5).json()["ready"]:
+        assert time.monotonic() < deadline, "the words-only catalogue was not ready within 60 s"
+        time.sleep(0.2)
+    found = client.predict(query="teddy bear", k=3, api_name="/search_products")
     assert [p for p in found["products"] if "teddy" in p["title"].lower()]
     with pytest.raises(AppError, match="Photo search needs the CLIP model"):
         client.predict(image=handle_file(str(PROJECT_ROOT / "assets" / "examples" / "photo_red_shoe.jpg")),
