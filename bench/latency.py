@@ -66,7 +66,9 @@ def whisper_base(folder: Path) -> tuple[Path, str]:
         target = folder / "whisper-base-random.pt"
         if not target.exists():
             dims = ModelDimensions(80, 1500, 512, 8, 6, 51865, 448, 512, 8, 6)
-            torch.save({"dims": asdict(dims), "model_state_dict": Whisper(dims).state_dict()}, target)
+            model = Whisper(dims)
+            torch.nn.init.normal_(model.decoder.positional_embedding, std=0.02)  # torch.empty in Whisper: garbage
+            torch.save({"dims": asdict(dims), "model_state_dict": model.state_dict()}, target)
         return target, "random weights"
 
 

@@ -152,8 +152,12 @@ def random_multilingual(tmp_path_factory) -> SpeechRecognizer:
     dims = ModelDimensions(n_mels=80, n_audio_ctx=1500, n_audio_state=64, n_audio_head=2, n_audio_layer=1,
                            n_vocab=51865, n_text_ctx=448, n_text_state=64, n_text_head=2, n_text_layer=1)  # fmt: skip
     torch.manual_seed(0)
+    model = Whisper(dims)
+    # Whisper leaves the decoder's positions as torch.empty (a checkpoint fills them): whatever was in
+    # memory, NaN on some machines, so a sampled retry failed on invalid logits. Seeded values instead.
+    torch.nn.init.normal_(model.decoder.positional_embedding, std=0.02)
     path = tmp_path_factory.mktemp("whisper-random") / "multilingual.pt"
-    torch.save({"dims": asdict(dims), "model_state_dict": Whisper(dims).state_dict()}, path)
+    torch.save({"dims": asdict(dims), "model_state_dict": model.state_dict()}, path)
     recognizer = SpeechRecognizer(Settings(_env_file=None, whisper_model=str(path), device="cpu"))
     assert recognizer.model.is_multilingual
     return recognizer
