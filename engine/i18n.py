@@ -81,6 +81,10 @@ TEXTS: dict[str, dict[Lang, str]] = {
         "en": "Indexing the catalogue: {done} / {total}. Search covers what is indexed so far.",
         "zh": "正在为商品建立索引：{done} / {total}。搜索范围为已完成的部分。",
     },
+    "notice.reviews_pending": {
+        "en": "Reading the reviews: “Best reviewed” and “★ & up (by reviews)” work in a moment.",
+        "zh": "正在分析评价：“评价最好”排序和“★ 及以上（按评价）”稍后即可使用。",
+    },
     # chips (filters read from the words)
     "chip.price_range": {"en": "{low}–{high}", "zh": "{low}–{high}"},
     "chip.price_max": {"en": "≤ {high}", "zh": "≤ {high}"},

@@ -74,7 +74,8 @@ class ShopLens:
     @cached_property
     def engine(self) -> SearchEngine:
         engine = SearchEngine(self.settings, self.embedder, self.store, self.speech)
-        engine.review_stats = lambda: self.reviews.stats()  # "best reviewed" and the 4★-by-reviews facet
+        # "best reviewed" and the 4★-by-reviews facet; a search never waits for the reviews to be analysed
+        engine.review_stats = lambda: self.reviews.stats_if_ready()
         return engine
 
     @cached_property
@@ -195,6 +196,7 @@ class ShopLens:
                 self.reviews.prepare()  # bundled reviews imported, photos embedded, every review analysed
             else:
                 self.reviews.sync_bundled()
+                self.reviews.stats()  # analysed now, so that search need not wait for it
             self._retention = self.shopper_data.start_retention()  # now, then daily
         finally:
             self._indexing = None

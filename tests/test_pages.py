@@ -228,3 +228,41 @@ def test_reviews_feed_the_product_vector_when_the_setting_says_so(shop, bundled_
     plain.start(speech=False)
     assert plain.personal.features.review_dim == 0
     assert plain.personal.features.matrix.shape[1] == shop.personal.features.matrix.shape[1] - len(REVIEW_FEATURES)
+
+
+class HeldAnalyser:
+    """The real review analyser, held back until the test lets it go: reviews still being read at start-up."""
+
+    def __init__(self, analyser) -> None:
+        import threading
+
+        self.analyser, self.go, self.waiting = analyser, threading.Event(), threading.Event()
+
+    def analyse(self, *args, **kwargs):
+        self.waiting.set()
+        assert self.go.wait(120), "the test never let the analysis go on"
+        return self.analyser.analyse(*args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self.analyser, name)
+
+
+def test_searching_while_the_reviews_are_still_read_at_start_up_does_not_wait_for_them(bundled_settings):
+    shop = ShopLens(bundled_settings(top_k=10))
+    held = shop.reviews.analyser = HeldAnalyser(shop.reviews.analyser)
+    try:
+        shop.start(speech=False, background=True)
+        assert held.waiting.wait(300)  # indexed; the background thread now reads the reviews
+        early = shop.search_page(Query(text="shoes", sort="reviews"), lang="zh")  # answers: no wait for the analysis
+        assert early.hits and not shop.status().ready and "正在分析评价" in " ".join(early.notices)
+        plain = shop.search_page(Query(text="shoes"))
+        assert plain.hits and not any("Reading the reviews" in n for n in plain.notices)  # said only where it matters
+        assert shop.reviews.summary(early.hits[0].product.id) is None  # a product's summary line waits too
+    finally:
+        held.go.set()
+    assert shop.wait_until_ready(300)
+    stats = shop.reviews.stats()
+    later = shop.search_page(Query(text="shoes", sort="reviews"))
+    scores = [stats[h.product.id].score if h.product.id in stats else 0.0 for h in later.hits]
+    assert scores == sorted(scores, reverse=True) and scores[0] > scores[-1]
+    assert not any("Reading the reviews" in n for n in later.notices)

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from engine.errors import InvalidInputError, ModelUnavailableError, NoSpeechError
-from engine.models import speech
+from engine.models import speech, whisper_steps
 from engine.models.speech import (
     MAX_TOKENS,
     RETRY,
@@ -229,6 +229,54 @@ def test_greedy_decoding_is_retried_once_only_when_it_looks_wrong(shared_speech,
     shared_speech._recognise(shared_speech.decode(speak(PHRASES[0]))[0])
     assert [options.temperature for options in seen] == [0.0, RETRY["temperature"]][:attempts]
     assert all(options.best_of == RETRY["best_of"] for options in seen[1:])
+
+
+@pytest.mark.parametrize("greedy, retry, kept", [
+    ({"avg_logprob": -1.5}, {"avg_logprob": -0.6}, "retry"),  # the retry is surer
+    ({"avg_logprob": -1.2}, {"avg_logprob": -1.8}, "greedy"),  # sampling did worse: greedy stays
+    ({"avg_logprob": -1.5}, {"avg_logprob": -0.2, "compression_ratio": 3.1}, "greedy"),  # sure, but a loop
+])  # fmt: skip
+def test_a_retry_replaces_the_greedy_text_only_when_it_is_likelier(shared_speech, speak, monkeypatch, greedy, retry, kept):
+    looks = iter([{"text": "greedy words", **greedy}, {"text": "retry words", **retry}])
+    seen = spy_decode(shared_speech.model, monkeypatch, lambda result: replace(result, **{"no_speech_prob": 0.01, **next(looks)}))
+    text, _ = shared_speech._recognise(shared_speech.decode(speak(PHRASES[0]))[0])
+    assert len(seen) == 2 and text == f"{kept} words"
+
+
+def test_the_retrys_candidates_share_one_clips_cross_attention_with_whispers_own_numbers(random_multilingual):
+    from whisper.model import Whisper
+
+    model = random_multilingual.model  # as SpeechRecognizer loads it
+    assert all(b.cross_attn.qkv_attention.__func__ is whisper_steps._one_clip_attention for b in model.decoder.blocks)
+    stock = Whisper(model.dims)
+    stock.load_state_dict(model.state_dict())
+    torch.manual_seed(1)
+    features = torch.randn(1, 40, model.dims.n_audio_state)  # one clip
+    tokens = torch.randint(0, 50000, (5, 4))  # five candidates
+    with torch.inference_mode():
+        assert torch.allclose(model.decoder(tokens, features), stock.decoder(tokens, features), atol=1e-5)
+
+
+def test_race_sampling_draws_tokens_as_often_as_whispers_softmax_at_that_temperature():
+    logits = torch.tensor([2.0, 1.0, 0.0, -1.0, float("-inf")]).repeat(60_000, 1)
+    torch.manual_seed(0)
+    drawn = whisper_steps.race_sample(logits, 0.5)
+    share = torch.bincount(drawn, minlength=5).double() / len(drawn)
+    assert torch.allclose(share, torch.softmax(logits[0].double() / 0.5, dim=0), atol=0.006)
+    assert share[4] == 0  # a token Whisper's filters ruled out is never drawn
+
+
+def test_the_sampled_retry_draws_by_race(random_multilingual, speak, monkeypatch):
+    import whisper
+
+    draws = []
+    race = whisper_steps.race_sample
+    monkeypatch.setattr(whisper_steps, "race_sample", lambda logits, t: draws.append(t) or race(logits, t))
+    features = random_multilingual._encode(random_multilingual.decode(speak(PHRASES[0]))[0], fit=False)
+    options = whisper.DecodingOptions(language="en", sample_len=6, fp16=False, **RETRY)
+    with torch.inference_mode():
+        result = speech.decode_features(random_multilingual.model, features, options)
+    assert draws and set(draws) == {RETRY["temperature"]} and result.tokens
 
 
 def test_traditional_chinese_from_whisper_becomes_simplified(random_multilingual, speak, monkeypatch):

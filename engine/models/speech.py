@@ -31,7 +31,6 @@ import subprocess
 import threading
 import time
 from dataclasses import replace
-from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -40,6 +39,7 @@ import torch
 
 from engine.errors import InvalidInputError, ModelUnavailableError, NoSpeechError, brief
 from engine.models.devices import resolve_device
+from engine.models.whisper_steps import decode_features, detect_language, encode, share_cross_attention
 from engine.settings import Settings
 from engine.types import Transcript
 
@@ -78,7 +78,8 @@ TOKENS_PER_SECOND = 8  # a shorter clip gets fewer: 16 + 8 a second is ample for
 # Greedy decoding is retried once, like transcribe()'s temperature fallback but never more, when its
 # text looks wrong and Whisper thinks the window holds speech (noise often decodes as a confident
 # loop that a retry would only repeat). The retry samples five candidates in one batched decoder
-# pass and keeps the likeliest: it costs about two greedy passes, and needs no encoder pass.
+# pass and keeps the likeliest (about two greedy passes: see whisper_steps), and needs no encoder
+# pass. Whichever of the greedy text and the retry is likelier is kept (``likelier``).
 RETRY_BELOW_LOGPROB = -1.0  # transcribe()'s logprob_threshold
 RETRY = {"temperature": 0.4, "best_of": 5}
 
@@ -183,6 +184,7 @@ class SpeechRecognizer:
                 f"Could not load Whisper model '{name}' ({brief(error)}). "
                 "If this machine cannot download it, set SHOPLENS_WHISPER_MODEL to a local checkpoint (.pt)."
             ) from error
+        share_cross_attention(model)  # a sampled retry's candidates read the clip once
         log.info("Whisper %s ready in %.1f s (%s)", name, time.perf_counter() - started,
                  "multilingual" if model.is_multilingual else "English only")  # fmt: skip
         return model
@@ -242,10 +244,11 @@ class SpeechRecognizer:
         mel = whisper.log_mel_spectrogram(audio, self.model.dims.n_mels, padding=N_SAMPLES)
         frames = len(samples) // HOP_LENGTH
         window = whisper.pad_or_trim(mel[:, :frames], window_frames(frames) if fit else N_FRAMES)
-        return _encoder_forward(self.model.encoder, window.unsqueeze(0))
+        return encode(self.model.encoder, window.unsqueeze(0))
 
     def _decode(self, features: torch.Tensor, language: str, task: str, max_tokens: int) -> DecodingResult:
-        """Greedy first; one sampled retry when the greedy text looks wrong (never more).
+        """Greedy first; one sampled retry when the greedy text looks wrong (never more), and the
+        likelier of the two kept (:func:`likelier`).
 
         Timestamp tokens stay, as in ``transcribe()``: decoding without them saved a few decoder
         steps but raised the error rate on all three spoken query sets.
@@ -255,7 +258,7 @@ class SpeechRecognizer:
         options = whisper.DecodingOptions(task=task, language=language, sample_len=max_tokens, fp16=False)
         result = decode_features(self.model, features, options)
         if _needs_retry(result):
-            result = decode_features(self.model, features, replace(options, **RETRY))
+            result = likelier(result, decode_features(self.model, features, replace(options, **RETRY)))
         return result
 
 
@@ -276,49 +279,6 @@ def window_frames(frames: int) -> int:
 
     wanted = max(frames + int(WINDOW_MARGIN_S * FRAMES_PER_SECOND), int(MIN_WINDOW_S * FRAMES_PER_SECOND))
     return min(N_FRAMES, wanted + wanted % 2)  # the encoder's second convolution halves it
-
-
-def _encoder_forward(encoder, mel: torch.Tensor) -> torch.Tensor:
-    """``AudioEncoder.forward`` for a window of up to 30 s: the positional embedding is cut to its length."""
-    x = torch.nn.functional.gelu(encoder.conv1(mel))
-    x = torch.nn.functional.gelu(encoder.conv2(x)).permute(0, 2, 1)
-    x = (x + encoder.positional_embedding[: x.shape[1]]).to(x.dtype)
-    for block in encoder.blocks:
-        x = block(x)
-    return encoder.ln_post(x)
-
-
-def detect_language(model, features: torch.Tensor) -> str:
-    """The spoken language's code, from the encoder's output of one window of any length: Whisper's
-    ``detect_language`` (the likeliest language token after start-of-transcript), which itself would
-    take a window shorter than 30 s for a Mel and encode it again."""
-    from whisper.tokenizer import get_tokenizer
-
-    tokenizer = get_tokenizer(model.is_multilingual, num_languages=model.num_languages)
-    logits = model.logits(torch.tensor([[tokenizer.sot]], device=features.device), features)[0, 0]
-    languages = list(tokenizer.all_language_tokens)
-    best = languages[int(logits[languages].argmax())]
-    return dict(zip(tokenizer.all_language_tokens, tokenizer.all_language_codes))[best]
-
-
-def decode_features(model, features: torch.Tensor, options) -> DecodingResult:
-    """``model.decode`` for the encoder's output of one window of any length (``model.decode`` itself
-    would take a window shorter than 30 s for a Mel and encode it again)."""
-    return _features_decoding()(model, options).run(features)[0]
-
-
-@lru_cache(maxsize=1)
-def _features_decoding():
-    """Whisper's ``DecodingTask``, given the encoder's output of any window length instead of a Mel
-    (``model.decode`` re-encodes features whose length is not the full window's). Built on first use,
-    so importing this module does not import Whisper."""
-    from whisper.decoding import DecodingTask
-
-    class FeaturesDecoding(DecodingTask):
-        def _get_audio_features(self, features: torch.Tensor) -> torch.Tensor:
-            return features
-
-    return FeaturesDecoding
 
 
 def trim_silence(samples: np.ndarray) -> np.ndarray:
@@ -369,3 +329,11 @@ def _needs_retry(result: DecodingResult) -> bool:
     unsure = result.avg_logprob < RETRY_BELOW_LOGPROB
     repetitive = result.compression_ratio > MAX_COMPRESSION_RATIO
     return (unsure or repetitive) and result.no_speech_prob <= NO_SPEECH_PROB
+
+
+def likelier(first: DecodingResult, second: DecodingResult) -> DecodingResult:
+    """The attempt with the higher average log-probability among those that do not loop (among both
+    when both loop): faster-whisper's rule when every temperature fails. A retry is not always
+    better: sampling can wander into a loop the greedy text had not."""
+    attempts = [r for r in (first, second) if r.compression_ratio <= MAX_COMPRESSION_RATIO] or [first, second]
+    return max(attempts, key=lambda result: result.avg_logprob)

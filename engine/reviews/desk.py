@@ -53,6 +53,7 @@ class ReviewDesk:
         self._analyses: dict[tuple[str, str], Analysis] = {}
         self._lock = threading.Lock()
         self._synced = False
+        self._stats_drawn = threading.Event()  # set once every review has been analysed (prepare() or stats())
         self.photo_checking = True  # off when CLIP could not be loaded: photos are kept but not compared
 
     # --- start-up ---------------------------------------------------------------------------------
@@ -153,11 +154,26 @@ class ReviewDesk:
         return cached
 
     def stats(self) -> dict[str, ReviewStats]:
-        """Shown review statistics of every reviewed product (for "best reviewed" and the 4★ facet)."""
-        return self.releases.get("review stats", self._draw_stats)
+        """Shown review statistics of every reviewed product (for "best reviewed" and the 4★ facet).
+
+        The first call analyses every review (SnowNLP alone takes seconds to load): :meth:`prepare`
+        makes it at start-up, on the indexing thread.
+        """
+        stats = self.releases.get("review stats", self._draw_stats)
+        self._stats_drawn.set()
+        return stats
+
+    @property
+    def stats_ready(self) -> bool:
+        return self._stats_drawn.is_set()
+
+    def stats_if_ready(self) -> dict[str, ReviewStats] | None:
+        """:meth:`stats` once the reviews have been analysed, else None at once: a search (or a product
+        opened) while the app is still preparing them goes on without review scores rather than wait."""
+        return self.stats() if self._stats_drawn.is_set() else None
 
     def summary(self, product_id: str) -> ReviewStats | None:
-        return self.stats().get(product_id)
+        return (self.stats_if_ready() or {}).get(product_id)
 
     def summary_text(self, product_id: str, language: Language = "en") -> str:
         shown = self.summary(product_id)

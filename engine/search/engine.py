@@ -99,7 +99,8 @@ class SearchEngine:
         self.on_index_change: list[Callable[[], None]] = []  # called after another process's change was picked up
         self.text_vector = lru_cache(maxsize=TEXT_VECTOR_CACHE)(self._embed_text)
         self._product_vectors: LRU[tuple[int, str, Kind], np.ndarray] = LRU(PRODUCT_VECTOR_CACHE)
-        self.review_stats: Callable[[], Mapping[str, Any]] | None = None  # product id -> stats with .stars, .score
+        # product id -> stats with .stars, .score; the callable returns None while reviews are still being analysed
+        self.review_stats: Callable[[], Mapping[str, Any] | None] | None = None
         self.vectors = True  # False when CLIP could not be loaded: words-only search over the catalogue file
         self.catalogue_path = settings.catalog  # the catalogue being served (its synonyms.txt sits beside it)
         self._review_columns: tuple[tuple[int, int], np.ndarray, np.ndarray] | None = None
@@ -181,10 +182,11 @@ class SearchEngine:
             self._refreshing.release()
 
     def review_columns(self, snapshot: Snapshot) -> tuple[np.ndarray, np.ndarray] | None:
-        """(mean review stars, "best reviewed" score) per product of ``snapshot`` (NaN/0 when unreviewed)."""
-        if self.review_stats is None:
+        """(mean review stars, "best reviewed" score) per product of ``snapshot`` (NaN/0 when unreviewed);
+        None without review statistics, or while they are still being prepared."""
+        stats = self.review_stats() if self.review_stats is not None else None
+        if stats is None:
             return None
-        stats = self.review_stats()
         key = (snapshot.version, id(stats))
         cached = self._review_columns
         if cached is None or cached[0] != key:
@@ -234,6 +236,8 @@ class SearchEngine:
         clock = time.perf_counter()
         reviews = self.review_columns(snapshot)
         stars = reviews[0] if reviews else None
+        if reviews is None and self.review_stats is not None and (query.sort == "reviews" or query.filters.review_min is not None):
+            result.notices.append(("notice.reviews_pending", {}))  # at start-up, before the reviews are analysed
         keep = snapshot.columns.matching(constraints, review_stars=stars)  # the products the filters allow
         candidates = self._vector_candidates(vector, None if constraints.is_empty else keep, snapshot) \
             if vector is not None else {}  # fmt: skip

@@ -1,0 +1,115 @@
+"""Whisper's own steps, run on the encoder's output of one window of any length.
+
+openai-whisper's ``model.decode`` and ``model.detect_language`` take a Mel and encode it themselves,
+and take a window shorter than 30 s for a Mel to be padded. ShopLens encodes a clip once (a fitted
+window for models larger than tiny) and hands that output to language detection and to every
+decoding attempt, so these functions take the encoder's output instead. They use Whisper's
+``DecodingTask`` and its logit filters unchanged, with two changes that make a sampled retry cheaper
+without changing what it computes:
+
+- **Shared cross-attention.** The candidates of a best-of-n retry all listen to the same clip, so
+  their queries attend to the one clip's keys and values as one batch of n queries
+  (:func:`share_cross_attention`), instead of n copies broadcast to every step and layer.
+- **Exponential-race sampling.** The next token is ``argmax(logits / T - log E)`` with ``E`` drawn
+  from Exp(1): the same distribution as sampling the softmax of ``logits / T``, without
+  ``torch.multinomial``'s cumulative sums over a 52k-token vocabulary at every step.
+
+Together they took the five-candidate retry from about 3.9 greedy passes to about 2 on Whisper base
+(``python bench/voice.py`` measures the whole voice path).
+"""
+
+from __future__ import annotations
+
+import types
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+import torch
+
+if TYPE_CHECKING:
+    from whisper.decoding import DecodingOptions, DecodingResult
+
+
+def encode(encoder, mel: torch.Tensor) -> torch.Tensor:
+    """``AudioEncoder.forward`` for a window of up to 30 s: the positional embedding is cut to its length."""
+    x = torch.nn.functional.gelu(encoder.conv1(mel))
+    x = torch.nn.functional.gelu(encoder.conv2(x)).permute(0, 2, 1)
+    x = (x + encoder.positional_embedding[: x.shape[1]]).to(x.dtype)
+    for block in encoder.blocks:
+        x = block(x)
+    return encoder.ln_post(x)
+
+
+def detect_language(model, features: torch.Tensor) -> str:
+    """The spoken language's code: Whisper's ``detect_language`` (the likeliest language token after
+    start-of-transcript) on the encoder's output."""
+    from whisper.tokenizer import get_tokenizer
+
+    tokenizer = get_tokenizer(model.is_multilingual, num_languages=model.num_languages)
+    logits = model.logits(torch.tensor([[tokenizer.sot]], device=features.device), features)[0, 0]
+    languages = list(tokenizer.all_language_tokens)
+    best = languages[int(logits[languages].argmax())]
+    return dict(zip(tokenizer.all_language_tokens, tokenizer.all_language_codes))[best]
+
+
+def decode_features(model, features: torch.Tensor, options: DecodingOptions) -> DecodingResult:
+    """``model.decode`` on the encoder's output of one window (a batch of one clip)."""
+    return _features_decoding()(model, options).run(features)[0]
+
+
+def share_cross_attention(model) -> None:
+    """Let the decoder's cross-attention read one clip's keys and values for n candidates at once.
+
+    Whisper decodes n candidates of one clip (best-of-n sampling) with the clip's keys and values
+    computed once, batch 1, and broadcast against n queries in every layer at every step. Attention
+    without a mask treats its queries independently, so n candidates of one token each are the same
+    as one batch of n query positions: the same numbers, read once.
+    """
+    for block in model.decoder.blocks:
+        if block.cross_attn is not None:
+            block.cross_attn.qkv_attention = types.MethodType(_one_clip_attention, block.cross_attn)
+
+
+def _one_clip_attention(attention, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask=None):
+    if q.shape[0] > 1 and k.shape[0] == 1 and mask is None:
+        candidates, steps = q.shape[:2]
+        out, _ = type(attention).qkv_attention(attention, q.reshape(1, candidates * steps, -1), k, v, None)
+        return out.reshape(candidates, steps, -1), None
+    return type(attention).qkv_attention(attention, q, k, v, mask)
+
+
+def race_sample(logits: torch.Tensor, temperature: float) -> torch.Tensor:
+    """One token per row, drawn from ``softmax(logits / temperature)``: the row's largest
+    ``logits / temperature - log E``, with ``E`` drawn from Exp(1) for each token."""
+    race = torch.empty_like(logits, dtype=torch.float32).exponential_().log_()
+    return (logits.float() / temperature - race).argmax(dim=-1)
+
+
+@lru_cache(maxsize=1)
+def _features_decoding():
+    """Whisper's ``DecodingTask``, given the encoder's output instead of a Mel, sampling by exponential
+    race. Built on first use, so importing this module does not import Whisper."""
+    from whisper.decoding import DecodingTask, GreedyDecoder
+
+    class RaceSampler(GreedyDecoder):
+        """Whisper's ``GreedyDecoder`` at a temperature above 0, drawing each token by exponential race."""
+
+        def update(self, tokens: torch.Tensor, logits: torch.Tensor, sum_logprobs: torch.Tensor):
+            next_tokens = race_sample(logits, self.temperature)
+            logprobs = torch.nn.functional.log_softmax(logits.float(), dim=-1)
+            current_logprobs = logprobs[torch.arange(logprobs.shape[0]), next_tokens]
+            sum_logprobs += current_logprobs * (tokens[:, -1] != self.eot)
+            next_tokens[tokens[:, -1] == self.eot] = self.eot
+            tokens = torch.cat([tokens, next_tokens[:, None]], dim=-1)
+            return tokens, bool((tokens[:, -1] == self.eot).all())
+
+    class FeaturesDecoding(DecodingTask):
+        def __init__(self, model, options: DecodingOptions) -> None:
+            super().__init__(model, options)
+            if options.temperature > 0 and options.beam_size is None:
+                self.decoder = RaceSampler(options.temperature, self.tokenizer.eot)
+
+        def _get_audio_features(self, features: torch.Tensor) -> torch.Tensor:
+            return features
+
+    return FeaturesDecoding
