@@ -237,9 +237,10 @@ class ShopLens:
         return report
 
     def _progress(self, done: int, total: int) -> None:
-        """Called by the indexer after each batch: the page shows it, and search covers what is done."""
+        """Called by the indexer after each batch: the page shows it, and search covers what is done
+        (the first batch at once, then at most every SNAPSHOT_EVERY_S)."""
         self._indexing = (done, total)
-        if self._ready.is_set() or self._refreshed_at + SNAPSHOT_EVERY_S < time.monotonic():
+        if done and (self._ready.is_set() or self._refreshed_at + SNAPSHOT_EVERY_S < time.monotonic()):
             self._refreshed_at = time.monotonic()
             self.engine.refresh()
 

@@ -266,3 +266,30 @@ def test_searching_while_the_reviews_are_still_read_at_start_up_does_not_wait_fo
     scores = [stats[h.product.id].score if h.product.id in stats else 0.0 for h in later.hits]
     assert scores == sorted(scores, reverse=True) and scores[0] > scores[-1]
     assert not any("Reading the reviews" in n for n in later.notices)
+
+
+def test_a_first_start_searches_the_first_indexed_batch_before_the_catalogue_is_done(bundled_settings):
+    import threading
+
+    shop = ShopLens(bundled_settings(batch_size=8))
+    reached, go, report = threading.Event(), threading.Event(), shop._progress
+
+    def hold_after_the_first_batch(done: int, total: int) -> None:
+        report(done, total)
+        if done >= 8 and not go.is_set():
+            reached.set()
+            assert go.wait(120), "the test never let indexing go on"
+
+    shop._progress = hold_after_the_first_batch
+    try:
+        shop.start(speech=False, background=True)
+        assert reached.wait(300)
+        early = shop.search_page(Query(text="gift"))
+        assert shop.status().indexing[0] == 8 and not shop.status().ready
+        assert early.hits and len(shop.engine.snapshot.products) == 8  # the first batch, searchable at once
+        assert any("Indexing the catalogue: 8 /" in notice for notice in shop.notices())
+    finally:
+        go.set()
+    assert shop.wait_until_ready(300)
+    later = shop.search_page(Query(text="gift"))
+    assert len(shop.engine.snapshot.products) > 8 and later.total >= early.total and not shop.notices()
