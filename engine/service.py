@@ -127,6 +127,7 @@ class ShopLens:
         self._load_clip()
         if speech:
             self._load_whisper()
+        self.reviews.defer_stats()  # search goes on without review scores until they are ready
         if background:
             threading.Thread(target=self._prepare_catalogue, name="shoplens-indexing", daemon=True).start()
             return None
@@ -196,9 +197,10 @@ class ShopLens:
                 self.reviews.prepare()  # bundled reviews imported, photos embedded, every review analysed
             else:
                 self.reviews.sync_bundled()
-                self.reviews.stats()  # analysed now, so that search need not wait for it
+                self.reviews.stats()  # every review analysed now, as prepare() does
             self._retention = self.shopper_data.start_retention()  # now, then daily
         finally:
+            self.reviews.stop_deferring()
             self._indexing = None
             self._ready.set()
         return report
@@ -272,6 +274,7 @@ class ShopLens:
         except Exception:  # the shop keeps serving the index it has; the reason goes to the log
             log.exception("indexing the new catalogue failed")
         finally:
+            self.reviews.stop_deferring()
             self._indexing = None
             self._ready.set()
 

@@ -54,6 +54,7 @@ class ReviewDesk:
         self._lock = threading.Lock()
         self._synced = False
         self._stats_drawn = threading.Event()  # set once every review has been analysed (prepare() or stats())
+        self._deferring = threading.Event()  # see defer_stats()
         self.photo_checking = True  # off when CLIP could not be loaded: photos are kept but not compared
 
     # --- start-up ---------------------------------------------------------------------------------
@@ -167,10 +168,18 @@ class ReviewDesk:
     def stats_ready(self) -> bool:
         return self._stats_drawn.is_set()
 
+    def defer_stats(self) -> None:
+        """Until :meth:`stop_deferring`, :meth:`stats_if_ready` answers None rather than analyse every
+        review itself: the app's start-up analyses them on its own thread (:meth:`prepare`)."""
+        self._deferring.set()
+
+    def stop_deferring(self) -> None:
+        self._deferring.clear()
+
     def stats_if_ready(self) -> dict[str, ReviewStats] | None:
-        """:meth:`stats` once the reviews have been analysed, else None at once: a search (or a product
-        opened) while the app is still preparing them goes on without review scores rather than wait."""
-        return self.stats() if self._stats_drawn.is_set() else None
+        """:meth:`stats`, or None while start-up is still analysing the reviews (:meth:`defer_stats`):
+        a search, or a product opened, goes on without review scores rather than wait for it."""
+        return None if self._deferring.is_set() and not self._stats_drawn.is_set() else self.stats()
 
     def summary(self, product_id: str) -> ReviewStats | None:
         return (self.stats_if_ready() or {}).get(product_id)
