@@ -274,7 +274,6 @@ class ShopLens:
         except Exception:  # the shop keeps serving the index it has; the reason goes to the log
             log.exception("indexing the new catalogue failed")
         finally:
-            self.reviews.stop_deferring()
             self._indexing = None
             self._ready.set()
 

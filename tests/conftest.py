@@ -15,6 +15,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -154,6 +155,28 @@ def ffmpeg(*args: str) -> None:
 
 
 # --- servers --------------------------------------------------------------------------------------
+def wait_until(condition: Callable[[], object], *, what: str, timeout: float = 60.0,
+               woken_by: threading.Event | None = None, every: float = 0.05):  # fmt: skip
+    """``condition()``'s first truthy value, asked again whenever ``woken_by`` is set (or every
+    ``every`` seconds, for a change no event announces: another process); fails after ``timeout``."""
+    deadline, pause = time.monotonic() + timeout, woken_by or threading.Event()
+    while not (value := condition()):
+        assert time.monotonic() < deadline, f"{what} did not happen within {timeout:.0f} s"
+        pause.wait(every)
+        pause.clear()
+    return value
+
+
+def stop(process: subprocess.Popen, grace: float = 30.0) -> None:
+    """Ask a server we started to stop; kill it if it has not within ``grace`` seconds."""
+    process.terminate()
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=grace)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -188,11 +211,7 @@ def chroma_server(tmp_path_factory) -> Iterator[str]:
                     raise TimeoutError("the Chroma server did not accept connections within 60 s") from None
         yield f"http://127.0.0.1:{port}"
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop(process)
         log.close()
 
 

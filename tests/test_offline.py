@@ -3,7 +3,6 @@
 import os
 import subprocess
 import sys
-import time
 
 import httpx
 import pytest
@@ -11,7 +10,7 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
 from engine.settings import PROJECT_ROOT
-from tests.conftest import free_port
+from tests.conftest import free_port, stop, wait_until
 from tests.test_browser import CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = pytest.mark.browser
@@ -36,37 +35,27 @@ def offline_app(tmp_path_factory, whisper_checkpoint):
     process = subprocess.Popen([sys.executable, "app.py"], cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT,
                                env=offline_env(folder, whisper_checkpoint, SHOPLENS_PORT=str(port)))  # fmt: skip
     url = f"http://127.0.0.1:{port}/"
+    def answers() -> bool:
+        if process.poll() is not None:
+            raise RuntimeError((folder / "app.log").read_text()[-3000:])
+        try:
+            return httpx.get(f"{url}healthz", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
     try:
-        deadline = time.monotonic() + 300
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError((folder / "app.log").read_text()[-3000:])
-            try:
-                if httpx.get(f"{url}healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise TimeoutError("the offline app did not start")
-            time.sleep(0.5)
+        wait_until(answers, what="the offline app answering", timeout=300, every=0.5)
         yield url, folder / "app.log"
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=30)
+        stop(process)
         log.close()
 
 
 def test_words_only_search_works_and_photos_are_refused_with_the_reason(offline_app):
     url, log = offline_app
     client = Client(url, verbose=False)
-    deadline = time.monotonic() + 60  # the catalogue is read in the background: wait until the app says it is ready
-    while not httpx.get(f"{url}healthz", timeout=5).json()["ready"]:
-        assert time.monotonic() < deadline, "the words-only catalogue was not ready within 60 s"
-        time.sleep(0.2)
+    # the catalogue is read in the background: wait until the app says it is ready
+    wait_until(lambda: httpx.get(f"{url}healthz", timeout=5).json()["ready"], what="the words-only catalogue", every=0.2)
     found = client.predict(query="teddy bear", k=3, api_name="/search_products")
     assert [p for p in found["products"] if "teddy" in p["title"].lower()]
     with pytest.raises(AppError, match="Photo search needs the CLIP model"):

@@ -11,7 +11,7 @@ import builtins
 import os
 import subprocess
 import sys
-import time
+import threading
 
 import numpy as np
 import pytest
@@ -25,7 +25,7 @@ from engine.search.lexical import LexicalIndex, top_k
 from engine.service import ShopLens
 from engine.settings import PROJECT_ROOT
 from engine.types import Query, make_filters
-from tests.conftest import write_catalogue
+from tests.conftest import wait_until, write_catalogue
 
 SPACE = VectorSpace("test-model", 8)
 COLOURS = ("red", "blue", "green", "black", "white")
@@ -72,12 +72,11 @@ def make_engine(settings, store) -> SearchEngine:
     return SearchEngine(settings, embedder=None, store=store, speech=None)
 
 
-def wait_for(condition, timeout: float = 60.0):
-    deadline = time.monotonic() + timeout
-    while not (value := condition()):
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
-    return value
+def index_changes(engine: SearchEngine) -> threading.Event:
+    """Set each time ``engine`` has picked up another process's change (a search notices it)."""
+    changed = threading.Event()
+    engine.on_index_change.append(changed.set)
+    return changed
 
 
 # --- top-k ------------------------------------------------------------------------------------------
@@ -190,7 +189,9 @@ def test_a_serving_engine_follows_a_version_bump_without_refresh(stocked_anywher
     writer = ProductStore(settings, SPACE)  # another writer's store
     new = synthetic(601)[600:]
     writer.upsert(new, unit_rows(1, 5), unit_rows(1, 6), [ContentVersion("n")])
-    latest = wait_for(lambda: engine.snapshot if "s0600" in engine.snapshot.by_id else None)
+    changed = index_changes(engine)
+    latest = wait_until(lambda: engine.snapshot if "s0600" in engine.snapshot.by_id else None,
+                        what="following the other writer's version", woken_by=changed)  # fmt: skip
     assert latest.version > first.version and latest.catalogue != first.catalogue and len(latest) == 601
 
 
@@ -249,7 +250,8 @@ def test_a_serving_app_picks_up_what_the_command_line_indexer_wrote(make_setting
         result = shop.search(Query(text="zenith", k=20))
         return result if result.version > first.version else None
 
-    result = wait_for(searched_the_new_catalogue)
+    result = wait_until(searched_the_new_catalogue, what="searching the CLI's catalogue",
+                        woken_by=index_changes(shop.engine))  # fmt: skip
     assert len(shop.engine.snapshot) == 12 and {"p000", "p001", "p002"}.isdisjoint(shop.engine.snapshot.by_id)
     assert {hit.product.brand for hit in result.hits} == {"Zenith"}
     new_vector = shop.store.vectors(["p014"], "text")["p014"]  # its image is p006's and p010's twin; its title is its own

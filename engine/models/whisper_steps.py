@@ -14,7 +14,7 @@ without changing what it computes:
   from Exp(1): the same distribution as sampling the softmax of ``logits / T``, without
   ``torch.multinomial``'s cumulative sums over a 52k-token vocabulary at every step.
 
-Together they took the five-candidate retry from about 3.9 greedy passes to about 2 on Whisper base
+Together they took the five-candidate retry from about 3.9 greedy passes to about 2.3 on Whisper base
 (``python bench/voice.py`` measures the whole voice path).
 """
 

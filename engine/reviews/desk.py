@@ -164,10 +164,6 @@ class ReviewDesk:
         self._stats_drawn.set()
         return stats
 
-    @property
-    def stats_ready(self) -> bool:
-        return self._stats_drawn.is_set()
-
     def defer_stats(self) -> None:
         """Until :meth:`stop_deferring`, :meth:`stats_if_ready` answers None rather than analyse every
         review itself: the app's start-up analyses them on its own thread (:meth:`prepare`)."""

@@ -236,7 +236,8 @@ class SearchEngine:
         clock = time.perf_counter()
         reviews = self.review_columns(snapshot)
         stars = reviews[0] if reviews else None
-        if reviews is None and self.review_stats is not None and (query.sort == "reviews" or query.filters.review_min is not None):
+        asks_reviews = query.sort == "reviews" or query.filters.review_min is not None
+        if reviews is None and self.review_stats is not None and asks_reviews:
             result.notices.append(("notice.reviews_pending", {}))  # at start-up, before the reviews are analysed
         keep = snapshot.columns.matching(constraints, review_stars=stars)  # the products the filters allow
         candidates = self._vector_candidates(vector, None if constraints.is_empty else keep, snapshot) \
