@@ -19,7 +19,7 @@ import pytest
 from engine.catalogue.products import Product, load_catalogue
 from engine.catalogue.store import ContentVersion, ProductStore
 from engine.models.clip import VectorSpace
-from engine.search import engine as engine_module
+from engine.search import candidates as candidates_module
 from engine.search.engine import RESULT_POOL, SearchEngine
 from engine.search.lexical import LexicalIndex, top_k
 from engine.service import ShopLens
@@ -132,17 +132,17 @@ def test_filtered_vector_candidates_are_the_exact_best_allowed(stocked, monkeypa
     engine = make_engine(settings, store)
     snapshot = engine.refresh()
     limits = {"exact": (10_000, 0), "deeper": (0, 10_000), "among": (0, 0)}[path]  # (EXACT_LIMIT, FETCH_LIMIT)
-    monkeypatch.setattr(engine_module, "EXACT_LIMIT", limits[0])
-    monkeypatch.setattr(engine_module, "FETCH_LIMIT", limits[1])
+    monkeypatch.setattr(candidates_module, "EXACT_LIMIT", limits[0])
+    monkeypatch.setattr(candidates_module, "FETCH_LIMIT", limits[1])
     called = []
     real_query = store.query
     monkeypatch.setattr(store, "query", lambda *a, **kw: called.append(kw.get("among") is not None) or real_query(*a, **kw))
     keep = np.array([p.category == "toys" and p.price <= 120 for p in snapshot.products])
     vector = unit_rows(1, 9)[0]
-    matches = engine._nearest(vector, "image", keep, snapshot)
+    matches = engine.candidates.nearest(vector, "image", keep, snapshot)
     by_id = {p.id: i for i, p in enumerate(products)}
     allowed = [p.id for p, kept in zip(snapshot.products, keep) if kept]
-    expected = sorted(allowed, key=lambda pid: -float(images[by_id[pid]] @ vector))[: engine_module.CANDIDATES]
+    expected = sorted(allowed, key=lambda pid: -float(images[by_id[pid]] @ vector))[: candidates_module.CANDIDATES]
     assert [m.product_id for m in matches] == expected
     assert called == {"exact": [], "deeper": [False], "among": [True]}[path]
 

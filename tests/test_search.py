@@ -146,9 +146,9 @@ def test_similar_products_exclude_the_product_itself(shop):
 
 def test_searching_again_reads_no_product_vectors_until_the_catalogue_changes(shop, monkeypatch):
     """The vectors that complete candidates' similarities are kept per catalogue version."""
-    from engine.search import engine as engine_module
+    from engine.search import candidates
 
-    monkeypatch.setattr(engine_module, "CANDIDATES", 2)  # fewer neighbours than products: some similarities are missing
+    monkeypatch.setattr(candidates, "CANDIDATES", 2)  # fewer neighbours than products: some similarities are missing
     reads = []
     record_vectors = shop.store.record_vectors
     monkeypatch.setattr(shop.store, "record_vectors", lambda records: reads.append(list(records)) or record_vectors(records))

@@ -10,7 +10,7 @@ the ranked pool ("show more" pages through it); facet counts describe every prod
 Nothing a search does grows with the catalogue in Python: the catalogue-wide steps (BM25 scores,
 filter masks, facet counts) are numpy operations over arrays, the best candidates are found by
 partial selection (:func:`~engine.search.lexical.top_k`), and the shopper's filters are applied to the
-vector candidates here rather than inside Chroma (see :meth:`SearchEngine._nearest`).
+vector candidates rather than inside Chroma (:mod:`engine.search.candidates`).
 
 When another process (``python -m engine.index``) changes the index, a serving engine notices within
 ``SHOPLENS_INDEX_POLL_SECONDS`` (one metadata read, no scan) and reads the new catalogue in the
@@ -20,7 +20,6 @@ background; searches keep the snapshot they started with.
 from __future__ import annotations
 
 import logging
-import math
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -34,40 +33,25 @@ from PIL import Image
 
 from engine.catalogue.images import load_image
 from engine.catalogue.products import Product
-from engine.catalogue.store import CatalogueVersion, ProductStore, VectorMatch
+from engine.catalogue.store import CatalogueVersion, ProductStore
 from engine.errors import InvalidInputError
-from engine.lru import LRU
 from engine.models.clip import ClipEmbedder
 from engine.models.speech import SpeechRecognizer
+from engine.search.candidates import CANDIDATES, RESULT_POOL, CandidateGatherer
 from engine.search.fusion import LEXICAL_WEIGHT, WEIGHTS, Candidate, compose, fuse, unit
-from engine.search.lexical import tokenize, top_k
+from engine.search.lexical import tokenize
 from engine.search.snapshot import SavedLexicons, Snapshot
 from engine.search.synonyms import Expanded, Expansion
 from engine.search.understand import understand
 from engine.settings import Settings
-from engine.types import KINDS, MAX_RESULTS, Constraints, Filters, Hit, Kind, Query, SearchResult, Sort
+from engine.types import KINDS, Constraints, Filters, Hit, Query, SearchResult
 
 log = logging.getLogger(__name__)
 
 # A word added by a synonym counts this much next to a typed word. Checked on the development half of
 # assets/eval/natural.jsonl: 0.6 -> nDCG@10 0.918, 0.8 -> 0.933, 1.0 -> 0.933.
 SYNONYM_WEIGHT = 0.8
-RESULT_POOL = MAX_RESULTS
-# Candidates per list (image vectors, text vectors, BM25). Independent of how many hits are shown, so
-# "show more" pages through one fixed ranking.
-CANDIDATES = RESULT_POOL
-# Filters on the vector candidates (see SearchEngine._nearest): the unfiltered neighbours are read
-# OVERFETCH times as deep as the allowed share needs, if that is at most FETCH_LIMIT deep; else up to
-# EXACT_LIMIT allowed products are compared exactly. Chroma's cost per result read, per vector fetched
-# and per filtered search decided these (bench/scale.py).
-EXACT_LIMIT = 500
-OVERFETCH = 1.2
-FETCH_LIMIT = 1000
 TEXT_VECTOR_CACHE = 1024  # recent query texts whose CLIP vectors are kept (refining a search re-uses them)
-# Product vectors read from the store to complete a candidate's similarities, kept per catalogue version:
-# 8,192 (product, kind) vectors, about 17 MB at dim 512. A small catalogue fits whole; a large one keeps
-# the products searches keep finding. Every other vector stays in the store.
-PRODUCT_VECTOR_CACHE = 8192
 SORT_KEYS: dict[str, Callable[[Product], Any]] = {
     "price_asc": lambda p: p.price,
     "price_desc": lambda p: -p.price,
@@ -98,13 +82,13 @@ class SearchEngine:
         self.saved = SavedLexicons(settings.data_dir / "lexical", settings.collection)
         self.on_index_change: list[Callable[[], None]] = []  # called after another process's change was picked up
         self.text_vector = lru_cache(maxsize=TEXT_VECTOR_CACHE)(self._embed_text)
-        self._product_vectors: LRU[tuple[int, str, Kind], np.ndarray] = LRU(PRODUCT_VECTOR_CACHE)
         # product id -> stats with .stars, .score; the callable returns None while reviews are still being analysed
         self.review_stats: Callable[[], Mapping[str, Any] | None] | None = None
         self.vectors = True  # False when CLIP could not be loaded: words-only search over the catalogue file
         self.catalogue_path = settings.catalog  # the catalogue being served (its synonyms.txt sits beside it)
         self._review_columns: tuple[tuple[int, int], np.ndarray, np.ndarray] | None = None
         self._workers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="shoplens-search")  # shared, bounded
+        self.candidates = CandidateGatherer(store, self._workers)
 
     def _embed_text(self, text: str) -> np.ndarray:
         vector = self.embedder.embed_texts([text])[0]
@@ -240,7 +224,7 @@ class SearchEngine:
         if reviews is None and self.review_stats is not None and asks_reviews:
             result.notices.append(("notice.reviews_pending", {}))  # at start-up, before the reviews are analysed
         keep = snapshot.columns.matching(constraints, review_stars=stars)  # the products the filters allow
-        candidates = self._vector_candidates(vector, None if constraints.is_empty else keep, snapshot) \
+        candidates = self.candidates.by_vector(vector, None if constraints.is_empty else keep, snapshot) \
             if vector is not None else {}  # fmt: skip
         result.timings["vector_search"] = time.perf_counter() - clock
         clock = time.perf_counter()
@@ -248,14 +232,15 @@ class SearchEngine:
         # The lexical stage's own cost, as if it did not overlap the embedding: reading the words plus BM25.
         result.timings["lexical"] = words_s + bm25_s
         if bm25 is not None:
-            self._add_lexical(candidates, bm25, keep, snapshot)
+            self.candidates.add_lexical(candidates, bm25, keep, snapshot)
         ranked_set = None  # which products the search ranks: all under the filters, unless only words rank
         if vector is None and not words:
             result.browsed = True
-            self._add_browse(candidates, keep, query.sort, snapshot, reviews)
+            order = self._sort_column("rating" if query.sort == "relevance" else query.sort, snapshot, reviews)
+            self.candidates.add_browse(candidates, keep, order, snapshot)
         elif vector is None:
             ranked_set = bm25 > 0
-        self._fill_missing_similarities(candidates, vector, snapshot)
+        self.candidates.fill_missing_similarities(candidates, vector, snapshot)
         self._flag_negatives(candidates, negatives, snapshot)
         mode = "both" if (words or hints) and image is not None else ("photo" if image is not None else "words")
         ranked = fuse(candidates, WEIGHTS[mode], LEXICAL_WEIGHT if bm25 is not None else 0.0,
@@ -355,74 +340,6 @@ class SearchEngine:
         timings["embedding"] = time.perf_counter() - clock
         return compose(word_vector, photo_vector, negative_vector, query.text_weight)
 
-    def _vector_candidates(self, vector: np.ndarray, keep: np.ndarray | None, snapshot: Snapshot) -> dict[str, Candidate]:
-        """Nearest products by image vector and by text vector: two store queries, side by side."""
-        candidates: dict[str, Candidate] = {}
-        found = self._workers.map(lambda kind: (kind, self._nearest(vector, kind, keep, snapshot)), KINDS)
-        for kind, matches in found:
-            for match in matches:
-                candidate = candidates.setdefault(match.product_id, Candidate())
-                candidate.similarity[kind] = match.similarity
-                candidate.matched.append(kind)
-        return candidates
-
-    def _nearest(self, vector: np.ndarray, kind: Kind, keep: np.ndarray | None, snapshot: Snapshot) -> list[VectorMatch]:
-        """The ``CANDIDATES`` nearest products by their ``kind`` vector among those ``keep`` allows (None: all).
-
-        A filter inside Chroma costs time in proportion to the records it matches, so the filters are
-        applied here, to the snapshot's columns. The unfiltered neighbours are read deep enough that
-        about ``CANDIDATES`` of them should pass (those that do are exactly the best allowed ones),
-        when that depth is affordable. Otherwise, or when too few passed, a few allowed products are
-        compared exactly (their vectors fetched), and more are searched by Chroma among themselves.
-        """
-        if keep is None:
-            return self.store.query(vector, kind, CANDIDATES)
-        allowed = np.flatnonzero(keep)
-        if not len(allowed):
-            return []
-        depth = min(math.ceil(CANDIDATES * len(keep) / len(allowed) * OVERFETCH), len(keep))
-        if depth <= FETCH_LIMIT:
-            position = snapshot.lexical.position
-            passed = [m for m in self.store.query(vector, kind, depth)
-                      if (i := position.get(m.product_id)) is not None and keep[i]]  # fmt: skip
-            if len(passed) >= CANDIDATES or depth >= len(keep):
-                return passed[:CANDIDATES]
-        ids = snapshot.lexical.ids
-        if len(allowed) <= EXACT_LIMIT:
-            return self._exact(vector, kind, [ids[i] for i in allowed])
-        return self.store.query(vector, kind, CANDIDATES, among=[ids[i] for i in allowed])
-
-    def _exact(self, vector: np.ndarray, kind: Kind, product_ids: list[str]) -> list[VectorMatch]:
-        """The best ``CANDIDATES`` of a few products by exact cosine similarity (ties by product id)."""
-        stored = self.store.vectors(product_ids, kind)
-        if not stored:
-            return []
-        ordered = sorted(stored)
-        similarity = np.stack([stored[pid] for pid in ordered]) @ vector
-        return [VectorMatch(ordered[i], float(similarity[i])) for i in top_k(similarity, CANDIDATES)]
-
-    def _add_lexical(self, candidates: dict[str, Candidate], bm25: np.ndarray, keep: np.ndarray, snapshot: Snapshot) -> None:
-        """BM25's best matches under the filters join the candidates; other candidates get their score."""
-        eligible = np.flatnonzero((bm25 > 0) & keep)
-        ids = snapshot.lexical.ids
-        for i in eligible[top_k(bm25[eligible], CANDIDATES)]:
-            candidates.setdefault(ids[i], Candidate()).matched.append("lexical")
-        position = snapshot.lexical.position
-        for pid, candidate in candidates.items():
-            i = position.get(pid)
-            if i is not None and bm25[i] > 0 and keep[i]:
-                candidate.bm25 = float(bm25[i])
-
-    def _add_browse(self, candidates: dict[str, Candidate], keep: np.ndarray, sort: Sort, snapshot: Snapshot,
-                    reviews) -> None:  # fmt: skip
-        """Only filters were asked for: the pool is the best rated (or cheapest, ...) products under them,
-        chosen by partial selection over the catalogue's columns (ties by product id)."""
-        order = self._sort_column("rating" if sort == "relevance" else sort, snapshot, reviews)
-        allowed = np.flatnonzero(keep)
-        ids = snapshot.lexical.ids
-        for i in allowed[top_k(-order[allowed], RESULT_POOL)]:
-            candidates.setdefault(ids[i], Candidate(matched=["filters"]))
-
     @staticmethod
     def _sort_column(sort: str, snapshot: Snapshot, reviews) -> np.ndarray:
         """:data:`SORT_KEYS` as one array over the snapshot's products (smaller first)."""
@@ -430,20 +347,6 @@ class SearchEngine:
         if sort == "reviews":
             return -reviews[1] if reviews else np.zeros(len(columns))
         return {"price_asc": columns.price, "price_desc": -columns.price, "rating": -columns.rating}[sort]
-
-    def _fill_missing_similarities(self, candidates: dict[str, Candidate], vector: np.ndarray | None,
-                                   snapshot: Snapshot) -> None:  # fmt: skip
-        """Exact similarity for the vector kind a candidate was not retrieved by (vectors cached per version)."""
-        if vector is None:
-            return
-        missing = [(pid, kind) for pid, candidate in candidates.items() for kind in KINDS if kind not in candidate.similarity]
-        found = {record: cached for record in missing
-                 if (cached := self._product_vectors.get((snapshot.version, *record))) is not None}  # fmt: skip
-        read = self.store.record_vectors([record for record in missing if record not in found])
-        for record, stored in read.items():
-            self._product_vectors.put((snapshot.version, *record), stored)
-        for (pid, kind), stored in (found | read).items():
-            candidates[pid].similarity[kind] = float(stored @ vector)
 
     def _flag_negatives(self, candidates: dict[str, Candidate], negatives: str, snapshot: Snapshot) -> None:
         if not negatives:
