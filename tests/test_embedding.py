@@ -8,7 +8,7 @@ from PIL import Image
 from engine.catalogue.images import load_image
 from engine.catalogue.products import load_catalogue
 from engine.errors import ModelUnavailableError
-from engine.models import clip
+from engine.models import clip, clip_onnx
 from engine.models.clip import ClipEmbedder
 from tests.conftest import write_catalogue
 
@@ -116,7 +116,7 @@ def test_export_is_cached_and_reused_after_a_restart(make_settings, tmp_path, mo
     def no_export(*args, **kwargs):
         raise AssertionError("exported again")
 
-    monkeypatch.setattr(clip, "export_towers", no_export)
+    monkeypatch.setattr(clip_onnx, "export_towers", no_export)
     restarted = ClipEmbedder(settings)
     assert restarted.runtime == "onnx-int8"
     np.testing.assert_array_equal(restarted.embed_texts(["lamp"]), first.embed_texts(["lamp"]))
@@ -143,7 +143,7 @@ def test_a_runtime_that_cannot_serve_falls_back_to_fp32_torch(make_settings, tmp
         monkeypatch.setattr(clip, "SAME_SPACE", 1.01)
         settings = make_settings()
     else:
-        monkeypatch.setattr(clip, "export_towers", lambda *args, **kwargs: 1 / 0)
+        monkeypatch.setattr(clip_onnx, "export_towers", lambda *args, **kwargs: 1 / 0)
         settings = make_settings(model_cache_dir=tmp_path / "empty")
     with caplog.at_level(logging.WARNING, logger="engine.models.clip"):
         embedder = ClipEmbedder(settings)

@@ -6,8 +6,8 @@ dot product is a cosine similarity.
 
 open_clip always builds the model, loads its weights, preprocesses images and tokenises text. What
 runs the two towers' forward passes on a CPU is ``SHOPLENS_CLIP_RUNTIME``: fp32 torch, or ONNX
-Runtime with fp32 or INT8 weights (the default). For ONNX Runtime both towers are exported once with
-``torch.onnx`` and cached on disk, keyed by model, weights, runtime and library versions, so a restart
+Runtime with fp32 or INT8 weights (the default; :mod:`engine.models.clip_onnx`). For ONNX Runtime
+both towers are exported once with ``torch.onnx`` and cached on disk, keyed by model, weights, runtime and library versions, so a restart
 only loads them. The runtime is not part of the vector space: at every load the runtime's vectors are
 compared with fp32 torch's, and a runtime that does not reach a cosine of :data:`SAME_SPACE` is not
 used (CLIP falls back to torch, with a warning). So an index built with one runtime serves queries
@@ -25,11 +25,9 @@ import hashlib
 import json
 import logging
 import re
-import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -202,14 +200,16 @@ class ClipEmbedder:
         if device != "cpu":
             log.info("CLIP runs in torch on %s (SHOPLENS_CLIP_RUNTIME=%s is for CPUs)", device, runtime)
             return torch_towers, "torch"
+        from engine.models import clip_onnx  # imports this module: loaded only when ONNX Runtime is asked for
+
         try:
             folder = self._onnx_folder(runtime, cut)
             if not folder.is_dir():
                 started = time.perf_counter()
                 log.info("exporting CLIP to ONNX (%s) in %s ...", runtime, folder)
-                export_towers(model, probes, folder, int8=runtime == "onnx-int8", cut=cut)
+                clip_onnx.export_towers(model, probes, folder, int8=runtime == "onnx-int8", cut=cut)
                 log.info("CLIP exported in %.1f s", time.perf_counter() - started)
-            towers = OnnxTowers(folder, threads=torch.get_num_threads(), item_by_item=runtime == "onnx-int8")
+            towers = clip_onnx.OnnxTowers(folder, threads=torch.get_num_threads(), item_by_item=runtime == "onnx-int8")
             agreement = _agreement(model, towers, probes)
         except Exception as error:  # an exporter or runtime that cannot handle this model
             log.warning("CLIP runs in torch fp32: %s failed (%s)", runtime, brief(error))
@@ -286,100 +286,6 @@ class ClipEmbedder:
                 features = encode(items[start : start + size]).float()
                 chunks.append(torch.nn.functional.normalize(features, dim=-1).cpu().numpy())
         return np.concatenate(chunks).astype(np.float32, copy=False)
-
-
-# --- ONNX Runtime ------------------------------------------------------------------------------------
-class OnnxTowers:
-    """Both towers' forward passes in ONNX Runtime, called like an open_clip model's.
-
-    With ``item_by_item`` each input runs on its own. Dynamic INT8 quantisation takes its activation
-    scale from the whole input, so in a batch one item's vector would depend on its neighbours; one at
-    a time, an image or text embeds the same in any batch (as a query and in the index), and on a CPU
-    a loop over items costs about what the batch does.
-    """
-
-    def __init__(self, folder: Path, *, threads: int, item_by_item: bool) -> None:
-        self._sessions = {tower: _session(folder / f"{tower}.onnx", threads) for tower in ("text", "image")}
-        self._item_by_item = item_by_item
-
-    def encode_text(self, tokens: torch.Tensor) -> torch.Tensor:
-        return self._run("text", tokens)
-
-    def encode_image(self, pixels: torch.Tensor) -> torch.Tensor:
-        return self._run("image", pixels)
-
-    def _run(self, tower: Tower, inputs: torch.Tensor) -> torch.Tensor:
-        session = self._sessions[tower]
-        parts = inputs.split(1) if self._item_by_item else [inputs]
-        return torch.from_numpy(np.concatenate([session.run(None, {"inputs": part.numpy()})[0] for part in parts]))
-
-
-def _session(path: Path, threads: int):
-    import onnxruntime
-
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    # Idle threads sleep instead of spinning: search, Chroma and the indexer's image threads share these cores.
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-
-
-class _Tower(torch.nn.Module):
-    """One tower of an open_clip model as a module of its own: the unit ``torch.onnx.export`` traces."""
-
-    def __init__(self, model: Any, tower: Tower, cut: bool) -> None:
-        super().__init__()
-        self.model, self.tower = model, tower
-        self.text = TextPrefix(model) if cut else model.encode_text
-
-    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
-        return self.text(inputs) if self.tower == "text" else self.model.encode_image(inputs)
-
-
-def export_towers(model: Any, examples: dict[Tower, torch.Tensor], folder: Path, *, int8: bool, cut: bool = False) -> None:
-    """Write ``text.onnx`` and ``image.onnx`` into ``folder``, which appears only once both are complete.
-
-    With ``int8`` every linear layer (attention projections included) gets INT8 weights, per output
-    channel, and its input is quantised on the fly (ONNX Runtime's dynamic quantisation); patch and
-    token embeddings, attention scores, layer norms and softmax stay fp32.
-    """
-    from onnxruntime.quantization import quantize_dynamic
-
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    with _quiet_exporters(), tempfile.TemporaryDirectory(dir=folder.parent, prefix=".export-") as scratch:
-        done = Path(scratch) / "towers"
-        done.mkdir()
-        for tower, example in examples.items():
-            fp32 = Path(scratch if int8 else done) / f"{tower}.onnx"
-            dynamic = {0: "batch", 1: "tokens"} if tower == "text" and cut else {0: "batch"}
-            if tower == "text" and cut:
-                example = example[:, :16]  # shorter than the context, so the length stays a variable
-            torch.onnx.export(
-                _Tower(model, tower, cut).eval(), (example,), fp32, input_names=["inputs"], output_names=["features"],
-                dynamic_shapes={"inputs": dynamic}, dynamo=True, external_data=True, verbose=False,
-            )  # fmt: skip
-            if int8:
-                quantize_dynamic(fp32, done / f"{tower}.onnx", op_types_to_quantize=["MatMul"], per_channel=True)
-        try:
-            done.rename(folder)
-        except OSError:  # another process finished the same export first
-            if not folder.is_dir():
-                raise
-
-
-@contextmanager
-def _quiet_exporters() -> Iterator[None]:
-    """The exporter narrates every pass at INFO, the quantiser too (on the root logger): keep their errors only."""
-    loggers = [logging.getLogger(name) for name in ("", "onnxscript", "onnx_ir", "torch.onnx")]
-    levels = [logger.level for logger in loggers]
-    for logger in loggers:
-        logger.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        for logger, level in zip(loggers, levels):
-            logger.setLevel(level)
 
 
 def _probes(preprocess: Callable[[Image.Image], torch.Tensor], tokenizer: Callable) -> dict[Tower, torch.Tensor]:
