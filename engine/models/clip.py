@@ -8,10 +8,11 @@ open_clip always builds the model, loads its weights, preprocesses images and to
 runs the two towers' forward passes on a CPU is ``SHOPLENS_CLIP_RUNTIME``: fp32 torch, or ONNX
 Runtime with fp32 or INT8 weights (the default; :mod:`engine.models.clip_onnx`). For ONNX Runtime
 both towers are exported once with ``torch.onnx`` and cached on disk, keyed by model, weights,
-runtime and library versions, so a restart only loads them. The runtime is not part of the vector space: at every load the runtime's vectors are
-compared with fp32 torch's, and a runtime that does not reach a cosine of :data:`SAME_SPACE` is not
-used (CLIP falls back to torch, with a warning). So an index built with one runtime serves queries
-embedded by another, and switching runtimes needs no re-index.
+runtime and library versions, so a restart only loads them. The runtime is not part of the vector
+space: at every load the runtime's vectors are compared with fp32 torch's, and a runtime that does
+not reach a cosine of :data:`SAME_SPACE` is not used (CLIP falls back to torch, with a warning). So
+an index built with one runtime serves queries embedded by another, and switching runtimes needs no
+re-index.
 
 A query is a few words, but CLIP's tokenizer pads every text to 77 tokens. In a CLIP text tower
 with causal attention that pools the end-of-text token (OpenAI's CLIP and most open_clip models),
