@@ -1,7 +1,7 @@
 """Behaviour that keeps search flat as the catalogue grows (issue #10); speed itself is measured in bench/scale.py.
 
 - the catalogue version: odd while a writer works, even after; readers follow it without a restart;
-- the BM25 index is saved per version and loaded, not rebuilt, while the version stands;
+- the BM25 index and the product vectors are saved per version and loaded, not rebuilt, while the version stands;
 - the best candidates come from a partial selection that ranks exactly as a full sort would;
 - the shopper's filters are applied to vector candidates outside Chroma, with the exact answer;
 - the HNSW settings reach Chroma's collection configuration.
@@ -134,6 +134,8 @@ def test_filtered_vector_candidates_are_the_exact_best_allowed(stocked, monkeypa
     limits = {"exact": (10_000, 0), "deeper": (0, 10_000), "among": (0, 0)}[path]  # (EXACT_LIMIT, FETCH_LIMIT)
     monkeypatch.setattr(candidates_module, "EXACT_LIMIT", limits[0])
     monkeypatch.setattr(candidates_module, "FETCH_LIMIT", limits[1])
+    monkeypatch.setattr(candidates_module, "EXACT_FREE", 0)  # reading deeper is chosen whenever it is allowed
+    monkeypatch.setattr(candidates_module, "EXACT_PER_NEIGHBOUR", 0)
     called = []
     real_query = store.query
     monkeypatch.setattr(store, "query", lambda *a, **kw: called.append(kw.get("among") is not None) or real_query(*a, **kw))
@@ -163,23 +165,32 @@ def test_a_write_session_makes_the_version_odd_then_even(stocked_anywhere):
     assert store.catalogue_version().number == start.number + 2
 
 
-def test_the_saved_bm25_is_loaded_while_the_version_stands_and_rebuilt_after_a_change(stocked, monkeypatch):
+def test_the_saved_bm25_and_vectors_are_loaded_while_the_version_stands_and_rebuilt_after_a_change(stocked, monkeypatch):
     settings, store, products, images, texts = stocked
-    built = []
+    built, read = [], []
     real_index = LexicalIndex._index
     monkeypatch.setattr(LexicalIndex, "_index", staticmethod(lambda items: built.append(len(items)) or real_index(items)))
+    monkeypatch.setattr(ProductStore, "record_vectors", lambda self, records, real=ProductStore.record_vectors:
+                        read.append(len(records)) or real(self, records))  # fmt: skip
     first = make_engine(settings, store).refresh()
-    assert built == [600]
-    saved = make_engine(settings, store).saved.folder(first.catalogue)
-    assert saved.is_dir()
+    assert built == [600] and sum(read) == 1200  # both vectors of every product
+    saved = make_engine(settings, store).saved
+    assert saved.folder(first.catalogue).is_dir() and saved.folder(first.catalogue, "vectors-v").is_dir()
     restarted = make_engine(settings, ProductStore(settings, SPACE)).refresh()  # a restart over the same index
-    assert built == [600] and restarted.catalogue == first.catalogue
+    assert built == [600] and sum(read) == 1200 and restarted.catalogue == first.catalogue
     np.testing.assert_array_equal(restarted.lexical.score_array("red special shoe"), first.lexical.score_array("red special shoe"))
     assert isinstance(restarted.lexical._retriever.scores["data"], np.memmap)
-    store.upsert(products[:1], images[:1], texts[:1], [ContentVersion("changed")])  # the version moves on
+    position = restarted.lexical.position
+    for product, image, text in zip(products, images, texts):
+        np.testing.assert_allclose(restarted.vectors.vector(position[product.id], "image"), image, atol=1e-6)
+        np.testing.assert_allclose(restarted.vectors.vector(position[product.id], "text"), text, atol=1e-6)
+    moved = unit_rows(1, 7)
+    store.upsert(products[:1], moved, texts[:1], [ContentVersion("changed")])  # the version moves on
     changed = make_engine(settings, store).refresh()
-    assert built == [600, 600] and changed.catalogue.number == first.catalogue.number + 2
-    assert not saved.exists() and make_engine(settings, store).saved.folder(changed.catalogue).is_dir()
+    assert built == [600, 600] and sum(read) == 2400 and changed.catalogue.number == first.catalogue.number + 2
+    np.testing.assert_allclose(changed.vectors.vector(changed.lexical.position[products[0].id], "image"), moved[0], atol=1e-6)
+    assert not saved.folder(first.catalogue).exists() and not saved.folder(first.catalogue, "vectors-v").exists()
+    assert saved.folder(changed.catalogue).is_dir() and saved.folder(changed.catalogue, "vectors-v").is_dir()
 
 
 def test_a_serving_engine_follows_a_version_bump_without_refresh(stocked_anywhere):

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from engine.catalogue.images import load_image
+from engine.catalogue.store import ContentVersion
 from engine.errors import InvalidInputError, NoSpeechError
-from engine.search.fusion import WEIGHTS
+from engine.search.fusion import WEIGHTS, compose, unit
 from engine.service import ShopLens
 from engine.types import Filters, Query, make_filters
 
@@ -144,18 +145,34 @@ def test_similar_products_exclude_the_product_itself(shop):
         shop.similar("nope")
 
 
-def test_searching_again_reads_no_product_vectors_until_the_catalogue_changes(shop, monkeypatch):
-    """The vectors that complete candidates' similarities are kept per catalogue version."""
+def test_searches_read_no_product_vectors_and_a_new_catalogue_version_reads_them_once(shop, monkeypatch):
+    """A candidate's missing similarity comes from the snapshot's vector table, read once per catalogue version."""
     from engine.search import candidates
 
     monkeypatch.setattr(candidates, "CANDIDATES", 2)  # fewer neighbours than products: some similarities are missing
     reads = []
     record_vectors = shop.store.record_vectors
     monkeypatch.setattr(shop.store, "record_vectors", lambda records: reads.append(list(records)) or record_vectors(records))
-    first = shop.search(Query(text="red shoes", understand=False))
-    again = shop.search(Query(text="red shoes", understand=False))
-    assert any(reads[0]) and reads[1:] == [[]]  # the first search read some; the second, none
+    query = Query(text="red shoes", understand=False)
+    first, again = shop.search(query), shop.search(query)
+    assert reads == []  # the snapshot was read at start
     assert [(h.product.id, h.score) for h in again.hits] == [(h.product.id, h.score) for h in first.hits]
-    shop.engine.refresh()  # a new catalogue version: its vectors may differ, so they are read again
-    shop.search(Query(text="red shoes", understand=False))
-    assert reads[-1] == reads[0]
+    assert any(len({"image", "text"} & set(hit.matched)) < 2 for hit in first.hits)  # some similarity was filled in
+    asked = compose(unit(shop.engine.text_vector("red shoes")), None, None, query.text_weight)
+    for hit in first.hits:  # every similarity, found by Chroma or filled in, is the stored vector's
+        for kind in ("image", "text"):
+            stored = record_vectors([(hit.product.id, kind)])[(hit.product.id, kind)]
+            assert hit.similarity[kind] == pytest.approx(float(stored @ asked), abs=1e-5)
+
+    changed = first.hits[-1].product  # re-embedded with new vectors: a new catalogue version
+    image, text = np.zeros((1, shop.store.space.dim), np.float32), np.zeros((1, shop.store.space.dim), np.float32)
+    image[0, 0] = text[0, 1] = 1.0
+    shop.store.upsert([changed], image, text, [ContentVersion("changed")])
+    snapshot = shop.engine.refresh()
+    assert len(reads) == 1 and {pid for pid, _ in reads[0]} == set(snapshot.by_id)  # all of it, in one pass
+    position = snapshot.lexical.position[changed.id]
+    np.testing.assert_array_equal(snapshot.vectors.vector(position, "image"), image[0])
+    refined = shop.search(query)
+    assert len(reads) == 1
+    hit = next((h for h in refined.pool if h.product.id == changed.id), None)
+    assert hit is None or hit.similarity["image"] == pytest.approx(float(asked[0]), abs=1e-6)

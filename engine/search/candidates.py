@@ -3,7 +3,8 @@
 Each list holds at most ``CANDIDATES`` products, however many hits are shown, so "show more" pages
 through one fixed ranking. The shopper's filters are applied to the vector candidates here, to the
 snapshot's columns, rather than inside Chroma (see :meth:`CandidateGatherer.nearest`). A candidate
-found by one list gets the similarities it lacks from its stored vectors, kept per catalogue version.
+found by one list gets the similarities it lacks from the snapshot's table of product vectors
+(:mod:`engine.search.vectors`), which also serves the exact comparisons under filters.
 """
 
 from __future__ import annotations
@@ -14,27 +15,28 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from engine.catalogue.store import ProductStore, VectorMatch
-from engine.lru import LRU
 from engine.search.fusion import Candidate
 from engine.search.lexical import top_k
 from engine.search.snapshot import Snapshot
+from engine.search.vectors import VectorTable
 from engine.types import KINDS, MAX_RESULTS, Kind
 
 RESULT_POOL = MAX_RESULTS
 # Candidates per list (image vectors, text vectors, BM25). Independent of how many hits are shown, so
 # "show more" pages through one fixed ranking.
 CANDIDATES = RESULT_POOL
-# Filters on the vector candidates (see CandidateGatherer.nearest): the unfiltered neighbours are read
-# OVERFETCH times as deep as the allowed share needs, if that is at most FETCH_LIMIT deep; else up to
-# EXACT_LIMIT allowed products are compared exactly. Chroma's cost per result read, per vector fetched
-# and per filtered search decided these (bench/scale.py).
-EXACT_LIMIT = 500
+# Filters on the vector candidates (see CandidateGatherer.nearest). Measured at 100k products
+# (bench/scale.py): Chroma reads its n nearest in about 2 ms + 7 µs per neighbour, and a Chroma search
+# restricted to a list of ids costs 20-80 ms, while the snapshot's vector table compares about 2.5
+# products per µs. So the unfiltered neighbours are read OVERFETCH times as deep as the allowed share
+# needs, when that is at most FETCH_LIMIT deep and comparing the allowed products exactly would cost
+# more (more than EXACT_FREE + EXACT_PER_NEIGHBOUR per neighbour read); otherwise up to EXACT_LIMIT
+# allowed products are compared exactly, and only beyond that does Chroma search among the allowed ids.
 OVERFETCH = 1.2
 FETCH_LIMIT = 1000
-# Product vectors read from the store to complete a candidate's similarities, kept per catalogue version:
-# 8,192 (product, kind) vectors, about 17 MB at dim 512. A small catalogue fits whole; a large one keeps
-# the products searches keep finding. Every other vector stays in the store.
-PRODUCT_VECTOR_CACHE = 8192
+EXACT_FREE = 5000
+EXACT_PER_NEIGHBOUR = 16
+EXACT_LIMIT = 100_000
 
 
 class CandidateGatherer:
@@ -43,7 +45,6 @@ class CandidateGatherer:
     def __init__(self, store: ProductStore, workers: ThreadPoolExecutor) -> None:
         self.store = store
         self._workers = workers  # the engine's, shared and bounded
-        self._product_vectors: LRU[tuple[int, str, Kind], np.ndarray] = LRU(PRODUCT_VECTOR_CACHE)
 
     def by_vector(self, vector: np.ndarray, keep: np.ndarray | None, snapshot: Snapshot) -> dict[str, Candidate]:
         """Nearest products by image vector and by text vector: two store queries, side by side."""
@@ -60,10 +61,10 @@ class CandidateGatherer:
         """The ``CANDIDATES`` nearest products by their ``kind`` vector among those ``keep`` allows (None: all).
 
         A filter inside Chroma costs time in proportion to the records it matches, so the filters are
-        applied here, to the snapshot's columns. The unfiltered neighbours are read deep enough that
-        about ``CANDIDATES`` of them should pass (those that do are exactly the best allowed ones),
-        when that depth is affordable. Otherwise, or when too few passed, a few allowed products are
-        compared exactly (their vectors fetched), and more are searched by Chroma among themselves.
+        applied here, to the snapshot's columns, whichever way is cheapest (see ``OVERFETCH``): the
+        unfiltered neighbours read deep enough that about ``CANDIDATES`` of them should pass (those
+        that do are exactly the best allowed ones), or the allowed products compared exactly with
+        the snapshot's vector table, or, for very many, Chroma searching among them.
         """
         if keep is None:
             return self.store.query(vector, kind, CANDIDATES)
@@ -71,25 +72,26 @@ class CandidateGatherer:
         if not len(allowed):
             return []
         depth = min(math.ceil(CANDIDATES * len(keep) / len(allowed) * OVERFETCH), len(keep))
-        if depth <= FETCH_LIMIT:
+        if depth <= FETCH_LIMIT and len(allowed) > EXACT_FREE + EXACT_PER_NEIGHBOUR * depth:
             position = snapshot.lexical.position
             passed = [m for m in self.store.query(vector, kind, depth)
                       if (i := position.get(m.product_id)) is not None and keep[i]]  # fmt: skip
             if len(passed) >= CANDIDATES or depth >= len(keep):
                 return passed[:CANDIDATES]
-        ids = snapshot.lexical.ids
         if len(allowed) <= EXACT_LIMIT:
-            return self._exact(vector, kind, [ids[i] for i in allowed])
+            return self._exact(vector, kind, allowed, snapshot)
+        ids = snapshot.lexical.ids
         return self.store.query(vector, kind, CANDIDATES, among=[ids[i] for i in allowed])
 
-    def _exact(self, vector: np.ndarray, kind: Kind, product_ids: list[str]) -> list[VectorMatch]:
-        """The best ``CANDIDATES`` of a few products by exact cosine similarity (ties by product id)."""
-        stored = self.store.vectors(product_ids, kind)
-        if not stored:
-            return []
-        ordered = sorted(stored)
-        similarity = np.stack([stored[pid] for pid in ordered]) @ vector
-        return [VectorMatch(ordered[i], float(similarity[i])) for i in top_k(similarity, CANDIDATES)]
+    @staticmethod
+    def _exact(vector: np.ndarray, kind: Kind, allowed: np.ndarray, snapshot: Snapshot) -> list[VectorMatch]:
+        """The best ``CANDIDATES`` of the products at positions ``allowed`` by exact cosine similarity
+        (ties by product id: the positions follow the ids)."""
+        similarity = _vectors(snapshot).similarities(allowed, kind, vector)
+        held = ~np.isnan(similarity)
+        allowed, similarity = allowed[held], similarity[held]
+        ids = snapshot.lexical.ids
+        return [VectorMatch(ids[allowed[i]], float(similarity[i])) for i in top_k(similarity, CANDIDATES)]
 
     @staticmethod
     def add_lexical(candidates: dict[str, Candidate], bm25: np.ndarray, keep: np.ndarray, snapshot: Snapshot) -> None:
@@ -113,16 +115,25 @@ class CandidateGatherer:
         for i in allowed[top_k(-order[allowed], RESULT_POOL)]:
             candidates.setdefault(ids[i], Candidate(matched=["filters"]))
 
-    def fill_missing_similarities(self, candidates: dict[str, Candidate], vector: np.ndarray | None,
-                                  snapshot: Snapshot) -> None:  # fmt: skip
-        """Exact similarity for the vector kind a candidate was not retrieved by (vectors cached per version)."""
+    @staticmethod
+    def fill_missing_similarities(candidates: dict[str, Candidate], vector: np.ndarray | None, snapshot: Snapshot,
+                                  kinds: tuple[Kind, ...] = KINDS) -> None:  # fmt: skip
+        """Exact similarity to ``vector`` by each of ``kinds`` a candidate was not retrieved by, from the
+        snapshot's vector table."""
         if vector is None:
             return
-        missing = [(pid, kind) for pid, candidate in candidates.items() for kind in KINDS if kind not in candidate.similarity]
-        found = {record: cached for record in missing
-                 if (cached := self._product_vectors.get((snapshot.version, *record))) is not None}  # fmt: skip
-        read = self.store.record_vectors([record for record in missing if record not in found])
-        for record, stored in read.items():
-            self._product_vectors.put((snapshot.version, *record), stored)
-        for (pid, kind), stored in (found | read).items():
-            candidates[pid].similarity[kind] = float(stored @ vector)
+        position = snapshot.lexical.position
+        for kind in kinds:
+            lacking = [pid for pid, candidate in candidates.items() if kind not in candidate.similarity and pid in position]
+            if not lacking:
+                continue
+            similarity = _vectors(snapshot).similarities(np.array([position[pid] for pid in lacking]), kind, vector)
+            for pid, value in zip(lacking, similarity.tolist()):
+                if not math.isnan(value):
+                    candidates[pid].similarity[kind] = value
+
+
+def _vectors(snapshot: Snapshot) -> VectorTable:
+    if snapshot.vectors is None:  # only a words-only snapshot has none, and it is never searched by vector
+        raise RuntimeError(f"catalogue snapshot {snapshot.version} holds no vectors")
+    return snapshot.vectors

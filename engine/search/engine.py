@@ -40,9 +40,10 @@ from engine.models.speech import SpeechRecognizer
 from engine.search.candidates import CANDIDATES, RESULT_POOL, CandidateGatherer
 from engine.search.fusion import LEXICAL_WEIGHT, WEIGHTS, Candidate, compose, fuse, unit
 from engine.search.lexical import tokenize
-from engine.search.snapshot import SavedLexicons, Snapshot
+from engine.search.snapshot import SavedIndexes, Snapshot
 from engine.search.synonyms import Expanded, Expansion
 from engine.search.understand import understand
+from engine.search.vectors import VectorTable
 from engine.settings import Settings
 from engine.types import KINDS, Constraints, Filters, Hit, Query, SearchResult
 
@@ -79,7 +80,7 @@ class SearchEngine:
         self._sequence = 0  # snapshots built by this engine
         self._checked_at = 0.0  # when the index's version was last looked at
         self._refreshing = threading.Lock()  # held while a background refresh runs
-        self.saved = SavedLexicons(settings.data_dir / "lexical", settings.collection)
+        self.saved = SavedIndexes(settings.data_dir / "lexical", settings.collection)
         self.on_index_change: list[Callable[[], None]] = []  # called after another process's change was picked up
         self.text_vector = lru_cache(maxsize=TEXT_VECTOR_CACHE)(self._embed_text)
         # product id -> stats with .stars, .score; the callable returns None while reviews are still being analysed
@@ -130,17 +131,33 @@ class SearchEngine:
         return self._sequence
 
     def _build(self) -> Snapshot:
-        """The index as it is now: products read in one pass, BM25 loaded when it was saved for this version.
+        """The index as it is now: products read in one pass, BM25 and vectors loaded when saved for this version.
 
         The index's version is read before and after the products: when both agree and no writer was at
-        work, the products are exactly that version, and its BM25 may be saved and loaded under it.
+        work, the products are exactly that version, and its BM25 and vectors may be saved and loaded
+        under it.
         """
         before = self.store.follow()
         products = self.store.catalogue()
         whole = before is not None and before.settled and self.store.catalogue_version() == before
+        settled = before if whole else None
         return Snapshot.build(products, self._next_version(), catalogue=self.catalogue_path,
-                              lexical=self.saved.lexicon(before if whole else None),
-                              read_at=before or CatalogueVersion("", 0))  # fmt: skip
+                              lexical=self.saved.lexicon(settled), read_at=before or CatalogueVersion("", 0),
+                              vectors=self._vector_table(sorted(p.id for p in products), settled))  # fmt: skip
+
+    def _vector_table(self, ids: list[str], version: CatalogueVersion | None) -> VectorTable | None:
+        """The products' vectors: loaded when saved for ``version``, else read from the store (and saved
+        when the version still stands after the read)."""
+        if self.store.space is None:
+            return None
+        dim = self.store.space.dim
+        table = self.saved.load_vectors(version, ids, dim) if version is not None else None
+        if table is None:
+            table = VectorTable.read(ids, dim, self.store.record_vectors)
+            if version is not None and ids and self.store.catalogue_version() == version:
+                self.saved.save_vectors(version, table)
+                table = self.saved.load_vectors(version, ids, dim) or table  # memory-mapped: pages in what searches touch
+        return table
 
     def _watch(self, snapshot: Snapshot) -> None:
         """At most every ``index_poll_seconds``, one metadata read; a new settled version is read in the background."""
@@ -261,7 +278,9 @@ class SearchEngine:
         if not self.vectors:
             return []  # words-only mode: no vectors to compare
         snapshot = self.snapshot
-        own = {kind: self.store.vectors([product_id], kind).get(product_id) for kind in KINDS}
+        position = snapshot.lexical.position.get(product_id)
+        table = snapshot.vectors
+        own = {kind: table.vector(position, kind) if table is not None and position is not None else None for kind in KINDS}
         if any(vector is None for vector in own.values()):
             raise InvalidInputError("That product is no longer in the catalogue.")
         k = k or self.settings.top_k
@@ -273,9 +292,7 @@ class SearchEngine:
                 candidate.matched.append(kind)
         candidates.pop(product_id, None)
         for kind in KINDS:
-            missing = [pid for pid, c in candidates.items() if kind not in c.similarity]
-            for pid, vector in self.store.vectors(missing, kind).items():
-                candidates[pid].similarity[kind] = float(vector @ own[kind])
+            self.candidates.fill_missing_similarities(candidates, own[kind], snapshot, kinds=(kind,))
         ranked = fuse(candidates, (0.5, 0.5), 0.0)[:k]
         return [Hit(snapshot.by_id[pid], score, dict(candidates[pid].similarity), tuple(candidates[pid].matched), breakdown)
                 for score, pid, breakdown in ranked if pid in snapshot.by_id]  # fmt: skip

@@ -4,8 +4,9 @@ A search reads the catalogue many times (words, filters, facets, explanations). 
 :class:`Snapshot` for the whole request means a re-index that lands half-way cannot mix two
 catalogue versions: the engine builds a new snapshot beside the old one and swaps a single reference.
 
-The expensive part of a snapshot, the BM25 index, is saved per catalogue version
-(:class:`SavedLexicons`), so a start over an unchanged index loads it instead of rebuilding it.
+The expensive parts of a snapshot, the BM25 index and the table of product vectors, are saved per
+catalogue version (:class:`SavedIndexes`), so a start over an unchanged index loads them instead of
+rebuilding them.
 """
 
 from __future__ import annotations
@@ -25,8 +26,11 @@ from engine.search.facets import FacetColumns
 from engine.search.lexical import LexicalIndex
 from engine.search.spelling import SpellingCorrector
 from engine.search.synonyms import SynonymSet
+from engine.search.vectors import VectorTable
 
 log = logging.getLogger(__name__)
+
+VECTORS = "vectors-v"  # the vector table's folder, beside the BM25 index's "v<number>"
 
 
 @dataclass(frozen=True)
@@ -39,14 +43,16 @@ class Snapshot:
     by_id: dict[str, Product] = field(repr=False)
     currency: str = "USD"  # the catalogue's usual currency, for price labels
     catalogue: CatalogueVersion | None = None  # the index version it was read at; None: not read from the index
+    vectors: VectorTable | None = None  # every product's vectors, rows in ``products`` order; None: words only
 
     @classmethod
     def build(cls, products: Iterable[Product], version: int, catalogue: Path | None = None, *,
               lexical: Callable[[list[Product]], LexicalIndex] = LexicalIndex,
-              read_at: CatalogueVersion | None = None) -> Snapshot:  # fmt: skip
+              read_at: CatalogueVersion | None = None, vectors: VectorTable | None = None) -> Snapshot:  # fmt: skip
         """Everything searched, built from ``products``; the synonyms come from the catalogue's folder.
 
-        ``lexical`` makes the BM25 index of the products sorted by id (by default it is built here).
+        ``lexical`` makes the BM25 index of the products sorted by id (by default it is built here);
+        ``vectors``, if given, holds the same products in the same order.
         """
         ordered = sorted(products, key=lambda p: p.id)
         currencies = Counter(p.currency for p in ordered)
@@ -54,9 +60,11 @@ class Snapshot:
         for problem in synonyms.problems:
             log.warning("%s", problem)
         index = lexical(ordered)
+        if vectors is not None and vectors.ids != [p.id for p in ordered]:
+            raise ValueError("the vector table does not hold the snapshot's products")
         return cls(version, index, FacetColumns(index.products), SpellingCorrector.from_products(index.products),
                    synonyms, index.by_id, currencies.most_common(1)[0][0] if currencies else "USD",
-                   read_at)  # fmt: skip
+                   read_at, vectors)  # fmt: skip
 
     @property
     def products(self) -> list[Product]:
@@ -74,8 +82,9 @@ class Snapshot:
         return len(self.by_id)
 
 
-class SavedLexicons:
-    """BM25 indexes saved on disk, one per catalogue version: ``root/<collection>-<id>/v<number>``.
+class SavedIndexes:
+    """BM25 indexes and vector tables saved on disk, one folder each per catalogue version:
+    ``root/<collection>-<id>/v<number>`` (BM25) and ``.../vectors-v<number>``.
 
     A version is saved only when it was read whole (:attr:`CatalogueVersion.settled` before and after
     the read), so a saved index always matches its version. Saving writes a temporary folder and
@@ -87,8 +96,8 @@ class SavedLexicons:
         self.root = Path(root)
         self.collection = collection
 
-    def folder(self, version: CatalogueVersion) -> Path:
-        return self.root / f"{self.collection}-{version.collection}" / f"v{version.number}"
+    def folder(self, version: CatalogueVersion, part: str = "v") -> Path:
+        return self.root / f"{self.collection}-{version.collection}" / f"{part}{version.number}"
 
     def load(self, version: CatalogueVersion, products: list[Product]) -> LexicalIndex | None:
         folder = self.folder(version)
@@ -100,21 +109,7 @@ class SavedLexicons:
         return index
 
     def save(self, version: CatalogueVersion, index: LexicalIndex) -> None:
-        final = self.folder(version)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        temporary = Path(tempfile.mkdtemp(prefix=".saving-", dir=final.parent))
-        try:
-            index.save(temporary)
-            os.rename(temporary, final)
-        except OSError as error:  # another process saved the same version first, or the disk is full
-            shutil.rmtree(temporary, ignore_errors=True)
-            if not final.is_dir():
-                log.warning("could not save the lexical index to %s: %s", final, error)
-            return
-        log.info("saved the lexical index of %d products to %s", len(index), final)
-        for old in final.parent.glob("v*"):
-            if old.name[1:].isdigit() and int(old.name[1:]) < version.number:
-                shutil.rmtree(old, ignore_errors=True)
+        self._save(version, "v", index.save, f"the lexical index of {len(index)} products")
 
     def lexicon(self, version: CatalogueVersion | None) -> Callable[[list[Product]], LexicalIndex]:
         """How :meth:`Snapshot.build` gets its index for ``version``: loaded, or built and saved (None: built only)."""
@@ -129,3 +124,33 @@ class SavedLexicons:
             return index
 
         return make
+
+    def load_vectors(self, version: CatalogueVersion, ids: list[str], dim: int) -> VectorTable | None:
+        folder = self.folder(version, VECTORS)
+        if not folder.is_dir():
+            return None
+        table = VectorTable.load(folder, ids, dim)
+        if table is None:
+            log.warning("ignoring the saved vector table %s: it does not match the catalogue", folder)
+        return table
+
+    def save_vectors(self, version: CatalogueVersion, table: VectorTable) -> None:
+        self._save(version, VECTORS, table.save, f"the vectors of {len(table)} products")
+
+    def _save(self, version: CatalogueVersion, part: str, write: Callable[[Path], None], what: str) -> None:
+        final = self.folder(version, part)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        temporary = Path(tempfile.mkdtemp(prefix=".saving-", dir=final.parent))
+        try:
+            write(temporary)
+            os.rename(temporary, final)
+        except OSError as error:  # another process saved the same version first, or the disk is full
+            shutil.rmtree(temporary, ignore_errors=True)
+            if not final.is_dir():
+                log.warning("could not save %s to %s: %s", what, final, error)
+            return
+        log.info("saved %s to %s", what, final)
+        for old in final.parent.glob(f"{part}*"):
+            number = old.name[len(part) :]
+            if number.isdigit() and int(number) < version.number:
+                shutil.rmtree(old, ignore_errors=True)
