@@ -128,6 +128,8 @@ class ShopLens:
         if speech:
             self._load_whisper()
         self.reviews.defer_stats()  # search goes on without review scores until they are ready
+        if self._retention is None:  # old events go now, whatever happens to the catalogue, then daily
+            self._retention = self.shopper_data.start_retention()
         if background:
             threading.Thread(target=self._prepare_catalogue, name="shoplens-indexing", daemon=True).start()
             return None
@@ -184,7 +186,7 @@ class ShopLens:
             log.warning("voice search is off: %s", error)
 
     def _prepare_catalogue(self) -> IndexReport | None:
-        """Index (or, without CLIP, read) the catalogue, prepare the reviews, start the retention sweep."""
+        """Index (or, without CLIP, read) the catalogue and prepare the reviews."""
         report = None
         try:
             if self._photo_reason is not None:
@@ -198,7 +200,6 @@ class ShopLens:
             else:
                 self.reviews.sync_bundled()
                 self.reviews.stats()  # every review analysed now, as prepare() does
-            self._retention = self.shopper_data.start_retention()  # now, then daily
         finally:
             self.reviews.stop_deferring()
             self._indexing = None
@@ -281,6 +282,7 @@ class ShopLens:
         """Stop background work (the daily retention sweep)."""
         if self._retention is not None:
             self._retention.set()
+            self._retention = None
 
     @cached_property
     def pages(self) -> PageMaker:
