@@ -15,7 +15,7 @@ from typing import Any
 import gradio as gr
 
 from demo import present
-from demo.feedback import Refused, friendly
+from demo.feedback import Refused, friendly, warn
 from demo.i18n import label
 from engine.i18n import Lang
 from engine.service import ShopLens
@@ -36,6 +36,7 @@ class AdminPanel:
                                        elem_id="admin-serve", size="sm")  # fmt: skip
                 self.restore = gr.Button(label("admin.restore", "en"), elem_id="admin-restore", size="sm")
             self.report = gr.HTML(elem_id="admin-report")
+            self.progress = gr.HTML(elem_id="admin-progress", visible=False)
         self.checked = gr.State("")  # the folder of the last upload that passed the check
 
     @property
@@ -48,6 +49,16 @@ class AdminPanel:
                 gr.update(value=label("admin.check", lang)), gr.update(value=label("admin.serve", lang)),
                 gr.update(value=label("admin.restore", lang))]  # fmt: skip
 
+    def progress_update(self, lang: Lang) -> Any:
+        """A progress bar under the buttons while a catalogue indexes (the page's status timer calls this)."""
+        indexing = self.shop.status().indexing
+        if not indexing:
+            return gr.update(value="", visible=False)
+        done, total = indexing
+        bar = f"<progress value='{done}' max='{max(total, 1)}'></progress>"
+        return gr.update(value=f"<p>{bar} {escape(label('admin.progress', lang).format(done=done, total=total))}</p>",
+                         visible=True)  # fmt: skip
+
     def _allowed(self, token: str, lang: Lang) -> None:
         expected = self.shop.settings.admin_token or ""
         if not expected or not hmac.compare_digest((token or "").encode(), expected.encode()):
@@ -56,13 +67,15 @@ class AdminPanel:
     def wire(self, lang: gr.Radio, status_timer: gr.Timer) -> None:
         quiet = dict(api_visibility="private", preprocess=False)
 
-        @friendly(3)
         def check(lang_: Lang, token: str, catalogue: Any, images: Any) -> tuple[str, Any, str]:
-            self._allowed(token, lang_)
-            catalogue_path = present.upload_path(catalogue)
-            if catalogue_path is None:
-                raise Refused(label("admin.no_file", lang_))
-            upload = self.shop.receive_catalogue(catalogue_path, present.upload_path(images))
+            try:
+                self._allowed(token, lang_)
+                catalogue_path = present.upload_path(catalogue)
+                if catalogue_path is None:
+                    raise Refused(label("admin.no_file", lang_))
+                upload = self.shop.receive_catalogue(catalogue_path, present.upload_path(images))
+            except Exception as error:  # a refused check must not leave an earlier upload ready to serve
+                return f"<p class='sl-flag'>{escape(warn(error, lang_, 'check'))}</p>", gr.update(interactive=False), ""
             lines = upload.report()
             good = bool(upload.catalogue.products)
             html = f"<p><b>{escape(lines[0])}</b></p>" + "".join(f"<p class='sl-flag'>{escape(line)}</p>" for line in lines[1:])

@@ -7,6 +7,7 @@ for the ``shopper`` it names. The docstrings are what an AI assistant reads as t
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import gradio as gr
@@ -24,9 +25,36 @@ MAX_K = 50
 def register(shop: ShopLens, *, concurrency_limit: int, concurrency_id: str) -> None:
     """Add the endpoints to the Blocks being built (call inside ``with gr.Blocks()``); they share the
     page's search concurrency group, so programs and shoppers queue together."""
+    mcp_results_as_json()
     endpoints = Endpoints(shop)
     for endpoint in (endpoints.search_products, endpoints.get_product, endpoints.similar_products, endpoints.recommend):
         gr.api(endpoint, api_name=endpoint.__name__, concurrency_limit=concurrency_limit, concurrency_id=concurrency_id)
+
+
+def mcp_results_as_json() -> None:
+    """Make Gradio's MCP server write a tool's dict or list result as JSON.
+
+    Gradio (6.x) turns each result into text with ``str()``, a Python repr (single quotes, ``None``),
+    which an AI client cannot parse as JSON. The endpoints' results are plain data, so they are
+    written with ``json.dumps`` before Gradio's own step; files, if any ever were returned, pass as
+    they are. ``tests/test_app.py`` parses the MCP result strictly as JSON, so a Gradio change that
+    breaks this shows at once.
+    """
+    from gradio import mcp
+    from gradio_client import utils as client_utils
+
+    original = mcp.GradioMCPServer.postprocess_output_data
+    if getattr(original, "writes_json", False):
+        return
+
+    def postprocess_output_data(self, data: Any, root_url: str) -> Any:
+        written = [json.dumps(item, ensure_ascii=False)
+                   if isinstance(item, (dict, list)) and not client_utils.is_file_obj_with_meta(item) else item
+                   for item in data]  # fmt: skip
+        return original(self, written, root_url)
+
+    postprocess_output_data.writes_json = True  # type: ignore[attr-defined]
+    mcp.GradioMCPServer.postprocess_output_data = postprocess_output_data  # type: ignore[method-assign]
 
 
 class Endpoints:

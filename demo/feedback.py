@@ -37,16 +37,24 @@ def friendly(outputs: int = 0) -> Callable[[Callable], Callable]:
         def wrapper(lang: Lang, *args: Any, **kwargs: Any) -> Any:
             try:
                 return fn(lang, *args, **kwargs)
-            except Refused as refusal:
-                gr.Warning(str(refusal), title=label("error.title", lang))
-            except ShopLensError as error:
-                log.info("%s refused: %s", fn.__name__, error)
-                gr.Warning(error_text(str(error), lang), title=label("error.title", lang))
-            except Exception:
-                log.exception("unexpected failure in %s", fn.__name__)
-                gr.Warning(label("error.unexpected", lang), title=label("error.title", lang))
+            except Exception as error:
+                warn(error, lang, fn.__name__)
             return None if outputs == 0 else gr.skip() if outputs == 1 else [gr.skip()] * outputs
 
         return wrapper
 
     return decorate
+
+
+def warn(error: Exception, lang: Lang, action: str) -> str:
+    """Show why ``action`` failed as a notice in ``lang`` (a traceback only in the log); returns the text."""
+    if isinstance(error, Refused):
+        message = str(error)
+    elif isinstance(error, ShopLensError):
+        log.info("%s refused: %s", action, error)
+        message = error_text(str(error), lang)
+    else:
+        log.exception("unexpected failure in %s", action, exc_info=error)
+        message = label("error.unexpected", lang)
+    gr.Warning(message, title=label("error.title", lang))
+    return message

@@ -77,6 +77,10 @@ TEXTS: dict[str, dict[Lang, str]] = {
         "en": "Voice search needs a Whisper model, which could not be loaded: {reason}",
         "zh": "语音搜索需要 Whisper 模型，但未能加载：{reason}",
     },
+    "status.catalogue_failed": {
+        "en": "The new catalogue could not be served: {reason} The shop goes on serving the catalogue it had.",
+        "zh": "新的商品目录未能启用：{reason} 商店继续使用原来的目录。",
+    },
     "status.indexing": {
         "en": "Indexing the catalogue: {done} / {total}. Search covers what is indexed so far.",
         "zh": "正在为商品建立索引：{done} / {total}。搜索范围为已完成的部分。",
@@ -160,6 +164,7 @@ ERRORS_ZH: list[tuple[re.Pattern[str], str]] = [
     (re.compile(p), zh)
     for p, zh in [
         (r"The image upload did not arrive; please try again\.", "图片没有上传成功，请再试一次。"),
+        (r"An unexpected error stopped it; the server's log has the details\.", "一个意外错误中断了它；详情见服务器日志。"),
         (r"The image file is empty\.", "图片文件是空的。"),
         (r"The image is too large \((?P<size>[\d.]+) MB; limit (?P<limit>\d+) MB\)\.", "图片太大（{size} MB，上限 {limit} MB）。"),
         (r"This file is not an image we can read\. Please upload (?P<kinds>.+)\.", "无法读取这个图片文件。请上传 {kinds} 格式。"),

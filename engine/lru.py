@@ -1,4 +1,4 @@
-"""A small bounded cache shared by threads (the shopper, feature-row and product-vector caches)."""
+"""A small bounded cache shared by threads (the shopper, feature-row and spelling caches)."""
 
 from __future__ import annotations
 

@@ -14,7 +14,7 @@ from engine.catalogue.lock import WriterBusyError, WriterLock
 from engine.catalogue.products import Product, load_catalogue
 from engine.catalogue.store import ProductStore
 from engine.catalogue.uploads import Upload, receive
-from engine.errors import InvalidInputError, ModelUnavailableError
+from engine.errors import InvalidInputError, ModelUnavailableError, ShopLensError
 from engine.i18n import Lang, age_text, error_text, text
 from engine.models.clip import ClipEmbedder
 from engine.models.hub import Reachability, prepare_downloads, whisper_cached
@@ -65,6 +65,10 @@ class ShopLens:
         self._retention: threading.Event | None = None
         self._reach = Reachability(hub=True, whisper=True)
         self._refreshed_at = 0.0
+        self._catalogue_change = threading.Lock()  # held while a chosen catalogue is indexed: one at a time
+        self._changes = threading.Lock()  # guards the two fields below
+        self._changes_waiting = 0  # catalogue changes asked for and not yet done
+        self._catalogue_problem: str | None = None  # why the last catalogue chosen could not be served
 
     @cached_property
     def store(self) -> ProductStore:
@@ -149,6 +153,8 @@ class ShopLens:
             shown.append(text("status.voice_off", lang, reason=error_text(status.voice_reason, lang)))
         if status.indexing:
             shown.append(text("status.indexing", lang, done=status.indexing[0], total=status.indexing[1]))
+        if self._catalogue_problem:
+            shown.append(text("status.catalogue_failed", lang, reason=error_text(self._catalogue_problem, lang)))
         return shown
 
     def wait_until_ready(self, timeout: float | None = None) -> bool:
@@ -190,7 +196,7 @@ class ShopLens:
         report = None
         try:
             if self._photo_reason is not None:
-                self.engine.use_products(load_catalogue(self.catalogue_path).products)  # words only
+                self._read_words_only(self.catalogue_path)
             elif self.settings.index_on_start:
                 report = self.index_catalogue()
             else:
@@ -256,27 +262,58 @@ class ShopLens:
     def serve_catalogue(self, path: str | Path | None) -> None:
         """Index ``path`` (None: the bundled demo catalogue) in the background and serve it when ready.
 
-        The choice is remembered in the data directory, so a restart serves the same catalogue.
+        The choice is remembered in the data directory, so a restart serves the same catalogue. A
+        change asked for while another indexes waits for it, then serves the latest choice; the shop
+        is ready again when every change asked for is done. If the new catalogue cannot be served,
+        the shop keeps the one it has, remembers that one again, and :meth:`notices` says why.
         """
         chosen = self.settings.data_dir / ACTIVE_CATALOGUE
-        if path is None:
-            chosen.unlink(missing_ok=True)
-        else:
-            chosen.write_text(str(Path(path).resolve()), encoding="utf-8")
-        self._ready.clear()
-        self._indexing = (0, 0)
+        with self._changes:
+            if path is None:
+                chosen.unlink(missing_ok=True)
+            else:
+                chosen.write_text(str(Path(path).resolve()), encoding="utf-8")
+            self._changes_waiting += 1
+            self._catalogue_problem = None
+            self._ready.clear()
+            self._indexing = self._indexing or (0, 0)
         threading.Thread(target=self._serve_new_catalogue, name="shoplens-catalogue", daemon=True).start()
 
     def _serve_new_catalogue(self) -> None:
-        try:
-            self.index_catalogue(progress=False)
-            if "personal" in self.__dict__:
-                self.personal.refresh()
-        except Exception:  # the shop keeps serving the index it has; the reason goes to the log
-            log.exception("indexing the new catalogue failed")
-        finally:
-            self._indexing = None
-            self._ready.set()
+        with self._catalogue_change:
+            serving = self.engine.catalogue_path
+            try:
+                if self._photo_reason is not None:
+                    self._read_words_only(self.catalogue_path)
+                else:
+                    self.index_catalogue(progress=False)
+                if "personal" in self.__dict__:
+                    self.personal.refresh()
+            except Exception as error:  # the shop keeps serving the catalogue it has
+                log.exception("serving the new catalogue failed")
+                self._catalogue_problem = (str(error) if isinstance(error, ShopLensError)
+                                           else "An unexpected error stopped it; the server's log has the details.")  # fmt: skip
+                self._remember(serving)
+            finally:
+                with self._changes:
+                    self._changes_waiting -= 1
+                    if not self._changes_waiting:
+                        self._indexing = None
+                        self._ready.set()
+
+    def _read_words_only(self, path: Path) -> None:
+        """Without CLIP, the catalogue file itself is searched by words (nothing is indexed)."""
+        products = load_catalogue(path).products
+        self.engine.catalogue_path = path
+        self.engine.use_products(products)
+
+    def _remember(self, path: Path) -> None:
+        """Make ``path`` the catalogue a restart serves."""
+        chosen = self.settings.data_dir / ACTIVE_CATALOGUE
+        if Path(path).resolve() == Path(self.settings.catalog).resolve():
+            chosen.unlink(missing_ok=True)
+        else:
+            chosen.write_text(str(Path(path).resolve()), encoding="utf-8")
 
     def stop(self) -> None:
         """Stop background work (the daily retention sweep)."""

@@ -180,6 +180,10 @@ def test_5_one_result_has_the_same_card_as_one_of_twelve(page):
     for card in page.locator("#results .sl-card").all():
         box = card.bounding_box()
         assert abs(box["width"] - single["width"]) < 1 and abs(box["height"] - single["height"]) < 1
+    for card, product in zip(page.locator("#results .sl-card").all(), products(page)):  # title, price, rating shown
+        assert card.locator(".sl-title").is_visible() and card.locator(".sl-price").inner_text() == f"${product.price:.2f}"
+        expected = f"★ {product.rating:.1f}" if product.rating is not None else "not rated yet"
+        assert card.locator(".sl-rating").inner_text() == expected
 
 
 def test_6_facets_click_sort_and_show_more(page):

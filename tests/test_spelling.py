@@ -72,3 +72,14 @@ def test_english_words_are_corrected_only_when_asked():
 
 def test_extra_known_words_are_kept():
     assert SpellingCorrector(["nimbus"], known=["nimbis"]).correct("nimbis").text == "nimbis"
+
+
+def test_the_corrections_kept_are_bounded_however_many_words_are_typed(monkeypatch):
+    from engine.search import spelling
+
+    monkeypatch.setattr(spelling, "CORRECTION_CACHE", 3)
+    corrector = SpellingCorrector.from_texts(["keyboard mouse sofa lantern"])
+    typed = ["keybaord", "mosue", "sofs", "lantren", "zzzzqq", "keybaord"]
+    answers = [corrector.correct_word(word) for word in typed]
+    assert [a.corrected if a else None for a in answers] == ["keyboard", "mouse", "sofa", "lantern", None, "keyboard"]
+    assert len(corrector._cache) == 3

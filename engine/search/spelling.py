@@ -23,12 +23,15 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 
+from engine.lru import LRU
+
 WORD = re.compile(r"[A-Za-z0-9\u00c0-\u024f]+(?:'[A-Za-z]+)?")
 LATIN_WORD = re.compile(r"[a-z]+")
 MIN_LENGTH = 4  # shorter words are never corrected
 TWO_EDITS_FROM = 8  # words this long may be two edits away
 PENALTY_PER_EDIT = 0.25  # a corrected word's weight: 1 - 0.25 per edit
 ENGLISH_WORDS = 30_000  # this many of the most frequent English words count as meant, not mistyped
+CORRECTION_CACHE = 10_000  # recent (word, keep_english) answers kept
 KEYBOARD_ROWS = ("qwertyuiop", "asdfghjkl", "zxcvbnm")
 
 
@@ -133,7 +136,8 @@ class SpellingCorrector:
                 self._symspell.create_dictionary_entry(word, max(count, 1))
         self._stems = {stem(w) for w in self.frequency}
         self._known = {w.lower() for w in known}
-        self._cache: dict[tuple[str, bool], Correction | None] = {}
+        # words typed into a public search box are unbounded: the recent ones are kept (a 1-tuple, as None is an answer)
+        self._cache: LRU[tuple[str, bool], tuple[Correction | None]] = LRU(CORRECTION_CACHE)
 
     @classmethod
     def from_texts(cls, texts: Iterable[str], known: Iterable[str] = ()) -> SpellingCorrector:
@@ -185,10 +189,12 @@ class SpellingCorrector:
     def correct_word(self, word: str, keep_english: bool = True) -> Correction | None:
         """The best correction of one word, or None when it is known, too short or nothing is close."""
         key = (word.lower(), keep_english)
-        if key not in self._cache:
+        cached = self._cache.get(key)
+        if cached is None:
             best = self.candidates(word, limit=1, keep_english=keep_english)
-            self._cache[key] = best[0] if best else None
-        found = self._cache[key]
+            cached = (best[0] if best else None,)
+            self._cache.put(key, cached)
+        found = cached[0]
         return Correction(word, found.corrected, found.distance) if found else None
 
     def correct(self, text: str, keep_english: bool = True) -> Spelled:
