@@ -20,6 +20,7 @@ from engine.catalogue.products import Product
 
 CJK = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 TOKEN = re.compile(rf"[{CJK}]+|[a-z0-9]+(?:[-'][a-z0-9]+)*")
+CJK_CHAR = re.compile(rf"[{CJK}]")
 STOPWORDS = frozenset(
     "a an and the for of in on with to from by at is are be this that it its my me i you your we our "
     "want need looking look find show some any please like".split()
@@ -42,12 +43,18 @@ def tokenize(text: str) -> list[str]:
     tokens: list[str] = []
     for match in TOKEN.finditer(text.lower()):
         word = match.group()
-        if re.match(rf"[{CJK}]", word):
+        if CJK_CHAR.match(word):
             tokens.extend(word)
             tokens.extend(word[i : i + 2] for i in range(len(word) - 1))
         elif word not in STOPWORDS:
             tokens.extend(_stemmer().stemWords(word.replace("'", "").split("-")))
     return tokens
+
+
+@lru_cache(maxsize=TOKEN_CACHE)
+def _word_tokens(word: str) -> tuple[str, ...]:
+    """One query word's tokens; every shown hit is checked against the same few words."""
+    return tuple(tokenize(word))
 
 
 def product_text(product: Product) -> Iterable[str]:
@@ -153,9 +160,9 @@ class LexicalIndex:
         words = []
         for match in TOKEN.finditer(query.lower()):
             word = match.group()
-            if len(word) < 2 and not re.match(rf"[{CJK}]", word):
+            if len(word) < 2 and not CJK_CHAR.match(word):
                 continue  # a lone letter ("t" of "T恤") highlights nothing useful
-            word_tokens = tokenize(word)
+            word_tokens = _word_tokens(word)
             if word_tokens and all(token in product_tokens for token in word_tokens):
                 words.append(word)
         return words
