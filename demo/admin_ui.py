@@ -17,7 +17,7 @@ import gradio as gr
 from demo import present
 from demo.feedback import Refused, friendly, warn
 from demo.i18n import label
-from engine.i18n import Lang
+from engine.i18n import Lang, error_text, text
 from engine.service import ShopLens
 
 
@@ -50,8 +50,13 @@ class AdminPanel:
                 gr.update(value=label("admin.restore", lang))]  # fmt: skip
 
     def progress_update(self, lang: Lang) -> Any:
-        """A progress bar under the buttons while a catalogue indexes (the page's status timer calls this)."""
-        indexing = self.shop.status().indexing
+        """A progress bar under the buttons while a catalogue indexes, or why the chosen one could not be
+        served (the page's status timer calls this; shoppers never see it)."""
+        status = self.shop.status()
+        if status.catalogue_problem:
+            problem = text("status.catalogue_failed", lang, reason=error_text(status.catalogue_problem, lang))
+            return gr.update(value=f"<p class='sl-flag'>{escape(problem)}</p>", visible=True)
+        indexing = status.indexing
         if not indexing:
             return gr.update(value="", visible=False)
         done, total = indexing

@@ -8,6 +8,7 @@ for the ``shopper`` it names. The docstrings are what an AI assistant reads as t
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 import gradio as gr
@@ -20,6 +21,7 @@ from engine.service import ShopLens
 from engine.types import MAX_RESULTS, SORTS, Hit, Page, Query, make_filters
 
 MAX_K = 50
+log = logging.getLogger(__name__)
 
 
 def register(shop: ShopLens, *, concurrency_limit: int, concurrency_id: str) -> None:
@@ -43,18 +45,28 @@ def mcp_results_as_json() -> None:
     from gradio import mcp
     from gradio_client import utils as client_utils
 
-    original = mcp.GradioMCPServer.postprocess_output_data
+    original = getattr(getattr(mcp, "GradioMCPServer", None), "postprocess_output_data", None)
+    if original is None:
+        log.warning("this Gradio has no GradioMCPServer.postprocess_output_data: MCP results stay as Gradio writes them")
+        return
     if getattr(original, "writes_json", False):
         return
 
     def postprocess_output_data(self, data: Any, root_url: str) -> Any:
-        written = [json.dumps(item, ensure_ascii=False)
-                   if isinstance(item, (dict, list)) and not client_utils.is_file_obj_with_meta(item) else item
+        written = [_json(item) if isinstance(item, (dict, list)) and not client_utils.is_file_obj_with_meta(item) else item
                    for item in data]  # fmt: skip
         return original(self, written, root_url)
 
     postprocess_output_data.writes_json = True  # type: ignore[attr-defined]
     mcp.GradioMCPServer.postprocess_output_data = postprocess_output_data  # type: ignore[method-assign]
+
+
+def _json(data: dict | list) -> str:
+    """Strict JSON (a NaN, which JSON cannot hold, is written as null)."""
+    try:
+        return json.dumps(data, ensure_ascii=False, allow_nan=False)
+    except ValueError:
+        return json.dumps(json.loads(json.dumps(data), parse_constant=lambda _: None), ensure_ascii=False)
 
 
 class Endpoints:

@@ -65,9 +65,10 @@ class ShopLens:
         self._retention: threading.Event | None = None
         self._reach = Reachability(hub=True, whisper=True)
         self._refreshed_at = 0.0
-        self._catalogue_change = threading.Lock()  # held while a chosen catalogue is indexed: one at a time
-        self._changes = threading.Lock()  # guards the two fields below
-        self._changes_waiting = 0  # catalogue changes asked for and not yet done
+        self._catalogue_change = threading.Lock()  # held while a catalogue is indexed (start-up or a change): one at a time
+        self._changes = threading.Lock()  # guards the three fields below
+        self._changes_waiting = 0  # catalogue preparations asked for and not yet done; ready when none is left
+        self._generation = 0  # numbers the catalogue changes asked for: only the latest is served
         self._catalogue_problem: str | None = None  # why the last catalogue chosen could not be served
 
     @cached_property
@@ -134,6 +135,7 @@ class ShopLens:
         self.reviews.defer_stats()  # search goes on without review scores until they are ready
         if self._retention is None:  # old events go now, whatever happens to the catalogue, then daily
             self._retention = self.shopper_data.start_retention()
+        self._begin_change()
         if background:
             threading.Thread(target=self._prepare_catalogue, name="shoplens-indexing", daemon=True).start()
             return None
@@ -142,7 +144,8 @@ class ShopLens:
     def status(self) -> Status:
         """What works right now: photo and voice search, and how far indexing has got."""
         return Status(photo=self._photo_reason is None, voice=self._voice_reason is None, photo_reason=self._photo_reason,
-                      voice_reason=self._voice_reason, indexing=self._indexing, ready=self._ready.is_set())  # fmt: skip
+                      voice_reason=self._voice_reason, indexing=self._indexing, ready=self._ready.is_set(),
+                      catalogue_problem=self._catalogue_problem)  # fmt: skip
 
     def notices(self, lang: Lang = "en") -> list[str]:
         """The page's standing notices: features that are off, and indexing under way."""
@@ -153,8 +156,6 @@ class ShopLens:
             shown.append(text("status.voice_off", lang, reason=error_text(status.voice_reason, lang)))
         if status.indexing:
             shown.append(text("status.indexing", lang, done=status.indexing[0], total=status.indexing[1]))
-        if self._catalogue_problem:
-            shown.append(text("status.catalogue_failed", lang, reason=error_text(self._catalogue_problem, lang)))
         return shown
 
     def wait_until_ready(self, timeout: float | None = None) -> bool:
@@ -194,23 +195,38 @@ class ShopLens:
     def _prepare_catalogue(self) -> IndexReport | None:
         """Index (or, without CLIP, read) the catalogue and prepare the reviews."""
         report = None
-        try:
-            if self._photo_reason is not None:
-                self._read_words_only(self.catalogue_path)
-            elif self.settings.index_on_start:
-                report = self.index_catalogue()
-            else:
-                log.info("index at %s holds %d products", self.store.where, self.store.count())
-            if self._photo_reason is None:
-                self.reviews.prepare()  # bundled reviews imported, photos embedded, every review analysed
-            else:
-                self.reviews.sync_bundled()
-                self.reviews.stats()  # every review analysed now, as prepare() does
-        finally:
-            self.reviews.stop_deferring()
-            self._indexing = None
-            self._ready.set()
+        with self._catalogue_change:
+            try:
+                if self._photo_reason is not None:
+                    self._read_words_only(self.catalogue_path)
+                elif self.settings.index_on_start:
+                    report = self.index_catalogue()
+                else:
+                    log.info("index at %s holds %d products", self.store.where, self.store.count())
+                if self._photo_reason is None:
+                    self.reviews.prepare()  # bundled reviews imported, photos embedded, every review analysed
+                else:
+                    self.reviews.sync_bundled()
+                    self.reviews.stats()  # every review analysed now, as prepare() does
+            finally:
+                self.reviews.stop_deferring()
+                self._end_change()
         return report
+
+    def _begin_change(self) -> int:
+        """A catalogue preparation is asked for: the shop is not ready until every one asked for is done."""
+        with self._changes:
+            self._generation += 1
+            self._changes_waiting += 1
+            self._ready.clear()
+            return self._generation
+
+    def _end_change(self) -> None:
+        with self._changes:
+            self._changes_waiting -= 1
+            if not self._changes_waiting:
+                self._indexing = None
+                self._ready.set()
 
     @property
     def catalogue_path(self) -> Path:
@@ -222,17 +238,21 @@ class ShopLens:
                 return path
         return Path(self.settings.catalog)
 
-    def index_catalogue(self, *, progress: bool = True) -> IndexReport | None:
-        """Bring the index in line with the catalogue file, holding the data directory's writer lock.
+    def index_catalogue(self, path: Path | None = None, *, progress: bool = True, busy_ok: bool = True) -> IndexReport | None:
+        """Bring the index in line with a catalogue file (default: :attr:`catalogue_path`), holding the
+        data directory's writer lock.
 
-        When another process (``python -m engine.index``) is writing, this does not wait: the app
-        serves what is indexed and picks up that process's work when it finishes.
+        When another process (``python -m engine.index``) is writing, this does not wait: with
+        ``busy_ok`` the app serves what is indexed and picks up that process's work when it finishes;
+        without it, :class:`WriterBusyError` says who holds the lock.
         """
-        path = self.catalogue_path
+        path = path or self.catalogue_path
         try:
             with WriterLock(self.settings.data_dir, "ShopLens app, indexing its catalogue").acquire():
                 report = self.indexer.sync(load_catalogue(path), progress=progress, on_progress=self._progress)
         except WriterBusyError as busy:
+            if not busy_ok:
+                raise
             log.warning("not indexing now: %s", busy)
             report = None
         finally:
@@ -262,44 +282,42 @@ class ShopLens:
     def serve_catalogue(self, path: str | Path | None) -> None:
         """Index ``path`` (None: the bundled demo catalogue) in the background and serve it when ready.
 
-        The choice is remembered in the data directory, so a restart serves the same catalogue. A
-        change asked for while another indexes waits for it, then serves the latest choice; the shop
-        is ready again when every change asked for is done. If the new catalogue cannot be served,
-        the shop keeps the one it has, remembers that one again, and :meth:`notices` says why.
+        The choice is remembered in the data directory, so a restart serves the same catalogue. Changes
+        are indexed one at a time, after any start-up indexing; when several wait, only the latest is
+        served, and the shop is ready again when none is left. If the chosen catalogue cannot be served
+        (its file spoilt, another process indexing), the shop keeps the one it has, remembers that one
+        again, and :meth:`status` says why (``catalogue_problem``, for the shop owner's page).
         """
-        chosen = self.settings.data_dir / ACTIVE_CATALOGUE
-        with self._changes:
-            if path is None:
-                chosen.unlink(missing_ok=True)
-            else:
-                chosen.write_text(str(Path(path).resolve()), encoding="utf-8")
-            self._changes_waiting += 1
-            self._catalogue_problem = None
-            self._ready.clear()
-            self._indexing = self._indexing or (0, 0)
-        threading.Thread(target=self._serve_new_catalogue, name="shoplens-catalogue", daemon=True).start()
+        target = Path(path).resolve() if path is not None else Path(self.settings.catalog)
+        self._remember(target)
+        generation = self._begin_change()
+        self._catalogue_problem = None
+        self._indexing = self._indexing or (0, 0)
+        threading.Thread(target=self._serve_new_catalogue, args=(generation, target), name="shoplens-catalogue",
+                         daemon=True).start()  # fmt: skip
 
-    def _serve_new_catalogue(self) -> None:
+    def _serve_new_catalogue(self, generation: int, path: Path) -> None:
         with self._catalogue_change:
-            serving = self.engine.catalogue_path
             try:
-                if self._photo_reason is not None:
-                    self._read_words_only(self.catalogue_path)
-                else:
-                    self.index_catalogue(progress=False)
-                if "personal" in self.__dict__:
-                    self.personal.refresh()
-            except Exception as error:  # the shop keeps serving the catalogue it has
-                log.exception("serving the new catalogue failed")
-                self._catalogue_problem = (str(error) if isinstance(error, ShopLensError)
-                                           else "An unexpected error stopped it; the server's log has the details.")  # fmt: skip
-                self._remember(serving)
+                if generation != self._generation:
+                    return  # a later choice waits behind this one and is served instead
+                serving = self.engine.catalogue_path
+                try:
+                    if self._photo_reason is not None:
+                        self._read_words_only(path)
+                    else:
+                        self.index_catalogue(path, progress=False, busy_ok=False)
+                    if "personal" in self.__dict__:
+                        self.personal.refresh()
+                except Exception as error:  # the shop keeps serving the catalogue it has
+                    log.exception("serving the catalogue %s failed", path)
+                    with self._changes:
+                        if generation == self._generation:
+                            self._catalogue_problem = (str(error) if isinstance(error, ShopLensError) else
+                                                       "An unexpected error stopped it; the server's log has the details.")  # fmt: skip
+                            self._remember(serving)
             finally:
-                with self._changes:
-                    self._changes_waiting -= 1
-                    if not self._changes_waiting:
-                        self._indexing = None
-                        self._ready.set()
+                self._end_change()
 
     def _read_words_only(self, path: Path) -> None:
         """Without CLIP, the catalogue file itself is searched by words (nothing is indexed)."""

@@ -324,3 +324,4 @@ class Status:
     voice_reason: str | None = None
     indexing: tuple[int, int] | None = None  # (done, total) while the catalogue is indexed in the background
     ready: bool = True
+    catalogue_problem: str | None = None  # why the catalogue a shop owner chose last could not be served

@@ -195,17 +195,20 @@ def test_the_service_repeats_the_sweep_daily_until_stopped(make_shop_settings, m
     events.record("shopper", "view", product_id="p002", at=clock.now - 179 * DAY)  # too old two days later
     events.record("shopper", "view", product_id="p003", at=clock.now - 60)  # kept
     before = retention_threads()
+    sweeps: set[threading.Thread] = set()
     try:
         shop.start(speech=False)
+        sweeps = retention_threads() - before
         assert asked == [DAY]  # once, and daily
         assert [e.product_id for e in events.history("shopper")] == ["p003", "p002"]  # the sweep at start
+        shop.start(speech=False)  # started again: still one sweep
+        assert asked == [DAY] and retention_threads() - before == sweeps
 
         clock.now += 2 * DAY  # two days on: the next sweeps delete what has grown too old
         wait_until(lambda: [e.product_id for e in events.history("shopper")] == ["p003"], what="a later sweep")
         events.record("shopper", "view", product_id="p004", at=clock.now - 182 * DAY)
         wait_until(lambda: events.count("shopper") == 1, what="another later sweep")
 
-        sweeps = retention_threads() - before
         assert len(sweeps) == 1
     finally:
         shop.stop()

@@ -149,6 +149,24 @@ def test_filtered_vector_candidates_are_the_exact_best_allowed(stocked, monkeypa
     assert called == {"exact": [], "deeper": [False], "among": [True]}[path]
 
 
+def test_with_the_shipped_costs_a_few_allowed_products_are_compared_exactly_without_chroma(stocked, monkeypatch):
+    settings, store, products, images, _ = stocked
+    engine = make_engine(settings, store)
+    snapshot = engine.refresh()
+    asked = []
+    real_query = store.query
+    monkeypatch.setattr(store, "query", lambda *a, **kw: asked.append(kw) or real_query(*a, **kw))
+    keep = np.array([p.colour == "red" for p in snapshot.products])  # 120 of 600: below EXACT_FREE
+    vector = unit_rows(1, 4)[0]
+    matches = engine.candidates.nearest(vector, "image", keep, snapshot)
+    by_id = {p.id: i for i, p in enumerate(products)}
+    allowed = [p.id for p, kept in zip(snapshot.products, keep) if kept]
+    assert [m.product_id for m in matches] == sorted(allowed, key=lambda pid: -float(images[by_id[pid]] @ vector))[:100]
+    assert asked == []
+    engine.candidates.nearest(vector, "image", None, snapshot)  # no filter: Chroma's nearest neighbours
+    assert len(asked) == 1
+
+
 # --- the catalogue version and the saved BM25 ---------------------------------------------------------
 def test_a_write_session_makes_the_version_odd_then_even(stocked_anywhere):
     settings, store, products, images, texts = stocked_anywhere

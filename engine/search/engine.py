@@ -2,7 +2,8 @@
 
 A search reads filters from the words (:mod:`engine.search.understand`), composes one CLIP query vector
 from photo, words and negative words, gathers candidates from Chroma (nearest neighbours by image
-vector and by text vector, filters applied inside the store) and from BM25 (:mod:`engine.search.lexical`),
+vector and by text vector, under the filters: :mod:`engine.search.candidates`) and from BM25
+(:mod:`engine.search.lexical`),
 and fuses them into one explained score (:mod:`engine.search.fusion`). The best ``RESULT_POOL`` form
 the ranked pool ("show more" pages through it); facet counts describe every product the search ranks
 (:mod:`engine.search.facets`). Each search reads one catalogue :class:`~engine.search.snapshot.Snapshot`.
@@ -143,20 +144,31 @@ class SearchEngine:
         settled = before if whole else None
         return Snapshot.build(products, self._next_version(), catalogue=self.catalogue_path,
                               lexical=self.saved.lexicon(settled), read_at=before or CatalogueVersion("", 0),
-                              vectors=self._vector_table(sorted(p.id for p in products), settled))  # fmt: skip
+                              vectors=self._vector_table(products, settled))  # fmt: skip
 
-    def _vector_table(self, ids: list[str], version: CatalogueVersion | None) -> VectorTable | None:
+    def _vector_table(self, products: list[Product], version: CatalogueVersion | None) -> VectorTable | None:
         """The products' vectors: loaded when saved for ``version``, else read from the store (and saved
-        when the version still stands after the read)."""
+        when the version still stands after the read).
+
+        A snapshot taken while a writer works (``version`` None: the app indexing its own catalogue
+        batch by batch) copies the rows of products whose record is unchanged from the snapshot before
+        and reads only the rest; the settled snapshot at the end reads them all.
+        """
         if self.store.space is None:
             return None
-        dim = self.store.space.dim
+        ids, dim = sorted(p.id for p in products), self.store.space.dim
         table = self.saved.load_vectors(version, ids, dim) if version is not None else None
-        if table is None:
-            table = VectorTable.read(ids, dim, self.store.record_vectors)
-            if version is not None and ids and self.store.catalogue_version() == version:
-                self.saved.save_vectors(version, table)
-                table = self.saved.load_vectors(version, ids, dim) or table  # memory-mapped: pages in what searches touch
+        if table is not None:
+            return table
+        earlier = self._snapshot
+        reuse = None
+        if version is None and earlier is not None and earlier.vectors is not None:
+            now = {p.id: p for p in products}
+            reuse = (earlier.vectors, lambda pid: earlier.by_id.get(pid) == now[pid])
+        table = VectorTable.read(ids, dim, self.store.record_vectors, reuse)
+        if version is not None and ids and self.store.catalogue_version() == version:
+            self.saved.save_vectors(version, table)
+            table = self.saved.load_vectors(version, ids, dim) or table  # memory-mapped: pages in what searches touch
         return table
 
     def _watch(self, snapshot: Snapshot) -> None:

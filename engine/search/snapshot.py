@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import tempfile
 from collections import Counter
@@ -30,6 +31,7 @@ from engine.search.vectors import VectorTable
 
 log = logging.getLogger(__name__)
 
+COLLECTION_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")  # Chroma's ids are UUIDs
 VECTORS = "vectors-v"  # the vector table's folder, beside the BM25 index's "v<number>"
 
 
@@ -135,11 +137,17 @@ class SavedIndexes:
         return table
 
     def save_vectors(self, version: CatalogueVersion, table: VectorTable) -> None:
+        rejected = self.folder(version, VECTORS)
+        if rejected.is_dir():  # saved before but refused on loading (damaged, or an older format)
+            shutil.rmtree(rejected, ignore_errors=True)
         self._save(version, VECTORS, table.save, f"the vectors of {len(table)} products")
 
     def _save(self, version: CatalogueVersion, part: str, write: Callable[[Path], None], what: str) -> None:
         final = self.folder(version, part)
         final.parent.mkdir(parents=True, exist_ok=True)
+        for other in self.root.glob(f"{self.collection}-*"):  # an index rebuilt since: a new collection id
+            if other != final.parent and COLLECTION_ID.fullmatch(other.name[len(self.collection) + 1 :]):
+                shutil.rmtree(other, ignore_errors=True)
         temporary = Path(tempfile.mkdtemp(prefix=".saving-", dir=final.parent))
         try:
             write(temporary)

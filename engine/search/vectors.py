@@ -40,10 +40,33 @@ class VectorTable:
 
     @classmethod
     def read(cls, ids: Sequence[str], dim: int,
-             read: Callable[[list[tuple[str, Kind]]], dict[tuple[str, Kind], np.ndarray]]) -> VectorTable:  # fmt: skip
-        """The vectors of ``ids`` from the store's ``read`` (``ProductStore.record_vectors``), page by page."""
+             read: Callable[[list[tuple[str, Kind]]], dict[tuple[str, Kind], np.ndarray]],
+             reuse: tuple[VectorTable, Callable[[str], bool]] | None = None) -> VectorTable:  # fmt: skip
+        """The vectors of ``ids`` from the store's ``read`` (``ProductStore.record_vectors``), page by page.
+
+        ``reuse`` is an earlier table and which products it may give: their rows are copied, and
+        only the other products are read.
+        """
         rows = {kind: np.zeros((len(ids), dim), dtype=np.float32) for kind in KINDS}
         absent = {kind: np.ones(len(ids), dtype=bool) for kind in KINDS}
+        wanted = list(range(len(ids)))
+        if reuse is not None:
+            earlier, unchanged = reuse
+            position = {pid: i for i, pid in enumerate(earlier.ids)}
+            copied = [(i, position[pid]) for i, pid in enumerate(ids) if pid in position and unchanged(pid)]
+            if copied:
+                to, source = map(np.array, zip(*copied))
+                for kind in KINDS:
+                    rows[kind][to] = earlier._rows[kind][source]
+                    absent[kind][to] = earlier._absent[kind][source]
+                done = set(to.tolist())
+                wanted = [i for i in wanted if i not in done]
+        cls._fill(rows, absent, [ids[i] for i in wanted], wanted, read)
+        return cls(ids, rows, absent)
+
+    @staticmethod
+    def _fill(rows: dict[Kind, np.ndarray], absent: dict[Kind, np.ndarray], ids: list[str], positions: list[int],
+              read: Callable[[list[tuple[str, Kind]]], dict[tuple[str, Kind], np.ndarray]]) -> None:  # fmt: skip
         for start in range(0, len(ids), READ_PAGE):
             page = ids[start : start + READ_PAGE]
             found = read([(pid, kind) for pid in page for kind in KINDS])
@@ -51,9 +74,8 @@ class VectorTable:
                 for kind in KINDS:
                     vector = found.get((pid, kind))
                     if vector is not None:
-                        rows[kind][start + offset] = vector
-                        absent[kind][start + offset] = False
-        return cls(ids, rows, absent)
+                        rows[kind][positions[start + offset]] = vector
+                        absent[kind][positions[start + offset]] = False
 
     def similarities(self, positions: np.ndarray, kind: Kind, vector: np.ndarray) -> np.ndarray:
         """Cosine similarity of ``vector`` to the ``kind`` vectors at ``positions`` (NaN where absent)."""
@@ -86,7 +108,7 @@ class VectorTable:
                 return None
             rows = {kind: np.load(folder / f"vectors-{kind}.npy", mmap_mode="r") for kind in KINDS}
             absent = np.load(folder / "absent.npy")
-        except (OSError, ValueError):
+        except Exception:  # missing, cut short (EOFError) or not numpy's format: read again from the store
             return None
         if absent.shape != (len(KINDS), len(ids)) or any(r.shape != (len(ids), dim) or r.dtype != np.float32 for r in rows.values()):
             return None

@@ -279,17 +279,20 @@ class ShopperData:
     def start_retention(self, every: float = DAY) -> threading.Event:
         """Apply retention now, then every ``every`` seconds in a daemon thread; set the returned event to stop."""
         stop = threading.Event()
-        self.apply_retention()
+        self._retain_once(every)
 
         def loop() -> None:
             while not stop.wait(every):
-                try:
-                    self.apply_retention()
-                except Exception:  # a locked or full disk must not kill the schedule
-                    log.exception("retention run failed; trying again in %.0f s", every)
+                self._retain_once(every)
 
         threading.Thread(target=loop, name="shoplens-retention", daemon=True).start()
         return stop
+
+    def _retain_once(self, every: float) -> None:
+        try:
+            self.apply_retention()
+        except Exception:  # a locked or full disk must neither stop the app starting nor end the schedule
+            log.exception("retention run failed; trying again in %.0f s", every)
 
 
 def _iso(seconds: float) -> str:
