@@ -167,6 +167,24 @@ def test_with_the_shipped_costs_a_few_allowed_products_are_compared_exactly_with
     assert len(asked) == 1
 
 
+def test_whole_catalogue_facet_counts_are_counted_once_and_never_shared_for_writing(monkeypatch):
+    from engine.search.facets import FacetColumns
+    from engine.types import Constraints
+
+    columns = FacetColumns(synthetic(200))
+    counted = []
+    real_count = FacetColumns._count
+    monkeypatch.setattr(FacetColumns, "_count", lambda self, *a: counted.append(a) or real_count(self, *a))
+    first = columns.counts(Constraints())
+    first["colour"]["red"] = -1  # a caller changing its copy
+    again = columns.counts(Constraints())
+    assert len(counted) == 1 and again["colour"]["red"] == 40 and sum(again["category"].values()) == 200
+    stars = np.full(200, 4.5)
+    assert columns.counts(Constraints(), review_stars=stars)["rating"]["4r"] == 200 and len(counted) == 2
+    red = Constraints(own=make_filters(colours=["red"]))
+    assert columns.counts(red)["category"] == {"shoes": 10, "bags": 10, "toys": 10, "books": 10} and len(counted) == 3
+
+
 # --- the catalogue version and the saved BM25 ---------------------------------------------------------
 def test_a_write_session_makes_the_version_odd_then_even(stocked_anywhere):
     settings, store, products, images, texts = stocked_anywhere

@@ -40,6 +40,7 @@ class FacetColumns:
         self.colour = np.fromiter((colour_code.get(p.colour, -1) for p in products), np.int32, len(products))
         self.price = np.fromiter((p.price for p in products), np.float64, len(products))
         self.rating = np.fromiter((NO_RATING if p.rating is None else p.rating for p in products), np.float64, len(products))
+        self._whole: tuple[np.ndarray | None, dict[str, dict[str, int]]] | None = None  # see counts()
 
     def __len__(self) -> int:
         return len(self.price)
@@ -68,7 +69,22 @@ class FacetColumns:
 
     def counts(self, constraints: Constraints, within: np.ndarray | None = None,
                review_stars: np.ndarray | None = None) -> dict[str, dict[str, int]]:  # fmt: skip
-        """Per facet, products per value among those meeting every other filter (and ``within``, if given)."""
+        """Per facet, products per value among those meeting every other filter (and ``within``, if given).
+
+        Without filters or ``within`` the counts describe the whole catalogue, the same for every such
+        search: they are counted once per ``review_stars`` array (one per review analysis) and shared.
+        """
+        if within is None and constraints.is_empty:
+            kept = self._whole
+            if kept is not None and kept[0] is review_stars:
+                return {facet: dict(values) for facet, values in kept[1].items()}
+            counted = self._count(constraints, None, review_stars)
+            self._whole = (review_stars, counted)  # one reference swapped whole: safe to share between threads
+            return {facet: dict(values) for facet, values in counted.items()}
+        return self._count(constraints, within, review_stars)
+
+    def _count(self, constraints: Constraints, within: np.ndarray | None,
+               review_stars: np.ndarray | None) -> dict[str, dict[str, int]]:  # fmt: skip
         words = self.mask(constraints.words, review_stars)
         words = words if within is None else words & within
         own = constraints.own
