@@ -49,20 +49,23 @@ class AdminPanel:
                 gr.update(value=label("admin.check", lang)), gr.update(value=label("admin.serve", lang)),
                 gr.update(value=label("admin.restore", lang))]  # fmt: skip
 
-    def progress_update(self, lang: Lang) -> Any:
-        """A progress bar under the buttons while a catalogue indexes, or why the chosen one could not be
-        served (the page's status timer calls this; shoppers never see it)."""
+    @property
+    def status_outputs(self) -> list[gr.components.Component]:
+        return [self.report, self.progress]
+
+    def status_updates(self, lang: Lang) -> list[Any]:
+        """For the page's status timer: a progress bar under the buttons while a catalogue indexes, and,
+        when the chosen catalogue could not be served, why, in place of the report (shoppers never see it)."""
         status = self.shop.status()
         if status.catalogue_problem:
             problem = text("status.catalogue_failed", lang, reason=error_text(status.catalogue_problem, lang))
-            return gr.update(value=f"<p class='sl-flag'>{escape(problem)}</p>", visible=True)
-        indexing = status.indexing
-        if not indexing:
-            return gr.update(value="", visible=False)
-        done, total = indexing
+            return [f"<p class='sl-flag'>{escape(problem)}</p>", gr.update(value="", visible=False)]
+        if not status.indexing:
+            return [gr.skip(), gr.update(value="", visible=False)]
+        done, total = status.indexing
         bar = f"<progress value='{done}' max='{max(total, 1)}'></progress>"
-        return gr.update(value=f"<p>{bar} {escape(label('admin.progress', lang).format(done=done, total=total))}</p>",
-                         visible=True)  # fmt: skip
+        return [gr.skip(), gr.update(value=f"<p>{bar} {escape(label('admin.progress', lang).format(done=done, total=total))}</p>",
+                                     visible=True)]  # fmt: skip
 
     def _allowed(self, token: str, lang: Lang) -> None:
         expected = self.shop.settings.admin_token or ""

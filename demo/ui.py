@@ -443,9 +443,9 @@ def build_ui(shop: ShopLens) -> gr.Blocks:
             status, notices = shop.status(), shop.notices(lang_value)
             return [gr.update(value="\n\n".join(f"⚠️ {notice}" for notice in notices), visible=bool(notices)),
                     gr.Timer(active=not status.ready), gr.update(interactive=status.photo),
-                    gr.update(interactive=status.voice), *([admin.progress_update(lang_value)] if admin else [])]  # fmt: skip
+                    gr.update(interactive=status.voice), *(admin.status_updates(lang_value) if admin else [])]  # fmt: skip
 
-        standing_outputs = [banner, status_timer, photo_button, voice_button, *([admin.progress] if admin else [])]
+        standing_outputs = [banner, status_timer, photo_button, voice_button, *(admin.status_outputs if admin else [])]
         arrival_outputs = list(dict.fromkeys([shopper, lang, negative, sort, *labelled, *page_outputs]))
         blocks.load(arrive, [shopper], arrival_outputs, api_visibility="private").then(**refresh).then(
             standing, [lang], standing_outputs, api_visibility="private")  # fmt: skip

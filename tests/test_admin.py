@@ -409,3 +409,21 @@ def test_a_refused_check_does_not_leave_the_previous_upload_ready_to_serve(admin
     click_and_settle(page, "admin-check")
     notice(page, "path outside its folder")
     assert "3 products ready" not in " ".join(report(page)) and page.locator("#admin-serve").is_disabled()
+
+
+def test_an_upload_that_cannot_be_served_is_explained_to_the_owner_only(admin_page, admin_app, tmp_path):
+    """Checked, then spoilt before it is served: the section says why, the banner (shoppers') does not."""
+    page, shop = admin_page, admin_app[1]
+    check_good_upload(page, tmp_path)
+    checked = max((shop.settings.data_dir / UPLOADS).rglob("products.csv"), key=lambda path: path.stat().st_mtime)
+    checked.write_bytes(b"\xff\xfe not text")
+    page.click("#admin-serve")
+    page.locator("#admin-report", has_text="could not be served: Catalogue products.csv is not UTF-8").wait_for()
+    assert report(page) == [  # in place of "Indexing your catalogue…"
+        "The new catalogue could not be served: Catalogue products.csv is not UTF-8 text (invalid start byte). "
+        "The shop goes on serving the catalogue it had."]
+    assert page.locator("#status-banner", has_text="could not be served").count() == 0
+    wait_until(lambda: shop.status().ready, what="the failed change", timeout=WAIT_S)
+    search(page, DEMO_PRODUCT)
+    assert DEMO_PRODUCT in titles(page) and shop.catalogue_path == BUNDLED_CATALOGUE
+    page.locator("#admin").screenshot(path=str(SCREENSHOT.with_name("admin-problem.png")))
