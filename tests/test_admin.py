@@ -31,7 +31,7 @@ from engine.settings import BUNDLED_CATALOGUE
 from engine.types import Query
 from tests.app_server import running_app
 from tests.conftest import wait_until, write_catalogue
-from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, open_page, search, settle, titles
+from tests.test_browser import open_page, search, settle, titles
 from tests.test_uploads import make_zip, picture
 
 TOKEN = "owner-secret-4821"
@@ -255,16 +255,6 @@ def no_clip() -> None:
 # --- the page --------------------------------------------------------------------------------------
 DEMO_PRODUCT = "Red Classic T-Shirt"  # in the bundled demo catalogue
 PICTURES_LOADED = "[...document.querySelectorAll('#results img')].every(img => img.complete && img.naturalWidth > 0)"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture(scope="module")

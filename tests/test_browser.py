@@ -4,7 +4,6 @@ Each of the first seven tests guards one problem found in a walkthrough (issue #
 other flows: photo, voice, photo plus words, the product panel, "For you" and the guided tour.
 """
 
-import shutil
 from urllib.parse import parse_qs, urlparse
 
 import pytest
@@ -14,9 +13,6 @@ from engine.settings import BUNDLED_CATALOGUE, PROJECT_ROOT
 from tests.app_server import running_app
 
 pytestmark = pytest.mark.browser
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run"]  # fmt: skip
 TOP_K = 6
 WAIT_MS = 90_000
 PRODUCTS = {p.title: p for p in load_catalogue(BUNDLED_CATALOGUE).products}
@@ -27,16 +23,6 @@ EXAMPLES = PROJECT_ROOT / "assets" / "examples"
 def app_url(bundled_settings, shared_speech):
     with running_app(bundled_settings(top_k=TOP_K), speech=shared_speech) as (url, _):
         yield url
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 def open_page(browser, url, *, width=1300, height=1000, locale="en-US"):

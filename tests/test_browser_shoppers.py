@@ -8,7 +8,7 @@ import pytest
 
 from engine.settings import PROJECT_ROOT
 from tests.app_server import running_app
-from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, WAIT_MS, search, settle
+from tests.test_browser import WAIT_MS, search, settle
 
 pytestmark = pytest.mark.browser
 PRODUCT = "Red Violin"
@@ -18,16 +18,6 @@ PRODUCT = "Red Violin"
 def app(bundled_settings, shared_speech):
     with running_app(bundled_settings(top_k=6), speech=shared_speech) as (url, shop):
         yield url, shop
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 def device(browser, url):

@@ -10,8 +10,7 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
 from engine.settings import PROJECT_ROOT
-from tests.conftest import free_port, stop, wait_until
-from tests.test_browser import CHROMIUM, CHROMIUM_ARGS
+from tests.conftest import CHROMIUM, CHROMIUM_ARGS, free_port, stop, wait_until
 
 pytestmark = pytest.mark.browser
 
