@@ -305,10 +305,10 @@ class ShopLens:
                 try:
                     if self._photo_reason is not None:
                         self._read_words_only(path)
+                        if "personal" in self.__dict__:
+                            self.personal.refresh()
                     else:
-                        self.index_catalogue(path, progress=False, busy_ok=False)
-                    if "personal" in self.__dict__:
-                        self.personal.refresh()
+                        self.index_catalogue(path, progress=False, busy_ok=False)  # refreshes "For you" itself
                 except Exception as error:  # the shop keeps serving the catalogue it has
                     log.exception("serving the catalogue %s failed", path)
                     with self._changes:

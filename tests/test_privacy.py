@@ -4,6 +4,7 @@ The database tests read the raw SQLite files (main file and write-ahead log) byt
 gone or encrypted must not be there, whatever the SQL says.
 """
 
+import base64
 import json
 import math
 from collections import Counter
@@ -86,10 +87,10 @@ def test_rotating_the_key_reencrypts_everything_and_a_wrong_old_key_changes_noth
     old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
     database = Database(tmp_path / "events.sqlite3", FieldCipher(old))
     write_private_things(database)
-    assert keys.main(["rotate", "--old", Fernet.generate_key().decode(), "--new", new, "--database", str(database.path)]) == 2
+    assert keys.main(["rotate", f"--old={Fernet.generate_key().decode()}", f"--new={new}", "--database", str(database.path)]) == 2
     assert EventStore(database).history("shopper-7f3a")[-1].query == SECRETS[0]  # untouched by the failed rotation
 
-    assert keys.main(["rotate", "--old", old, "--new", new, "--database", str(database.path)]) == 0
+    assert keys.main(["rotate", f"--old={old}", f"--new={new}", "--database", str(database.path)]) == 0  # a key may start with "-"
     assert "re-encrypted 3 values" in capsys.readouterr().out
     assert EventStore(Database(database.path, FieldCipher(new))).history("shopper-7f3a")[-1].query == SECRETS[0]
     assert EventStore(database).history("shopper-7f3a")[-1].query == UNREADABLE  # the old key no longer opens it
@@ -99,8 +100,9 @@ def test_rotating_the_key_reencrypts_everything_and_a_wrong_old_key_changes_noth
 def test_rotation_from_no_key_encrypts_a_plain_database(tmp_path):
     database = Database(tmp_path / "events.sqlite3")
     write_private_things(database)
-    key = Fernet.generate_key().decode()
-    assert keys.main(["rotate", "--old", "", "--new", key, "--database", str(database.path)]) == 0
+    key = base64.urlsafe_b64encode(b"\xf8" + bytes(range(31))).decode()  # a valid key that begins with "-"
+    assert key.startswith("-")
+    assert keys.main(["rotate", "--old=", f"--new={key}", "--database", str(database.path)]) == 0
     assert all(secret.encode() not in raw_bytes(database.path) for secret in SECRETS)
     assert EventStore(Database(database.path, FieldCipher(key))).history("shopper-7f3a")[-1].query == SECRETS[0]
     assert keys.main(["generate"]) == 0

@@ -118,8 +118,8 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("generate", help="print a new Fernet key")
     rotating = commands.add_parser("rotate", help="re-encrypt the shopper database under a new key")
-    rotating.add_argument("--old", default=os.environ.get("SHOPLENS_SECRET_KEY", ""), help="current key (empty: none)")
-    rotating.add_argument("--new", default=os.environ.get("SHOPLENS_NEW_SECRET_KEY", ""), help="key to rotate to")
+    rotating.add_argument("--old", default=os.environ.get("SHOPLENS_SECRET_KEY", ""), help="current key (empty: none); write --old=KEY, as a key may begin with '-'")
+    rotating.add_argument("--new", default=os.environ.get("SHOPLENS_NEW_SECRET_KEY", ""), help="key to rotate to; write --new=KEY")
     rotating.add_argument("--database", type=Path, help="shopper database (default: the one under SHOPLENS_DATA_DIR)")
     args = parser.parse_args(argv)
     if args.command == "generate":
