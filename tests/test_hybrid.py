@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.catalogue.products import Product
+from engine.catalogue.products import Product, load_catalogue
 from engine.search.fusion import (
     LEXICAL_WEIGHT,
     NEGATIVE_PENALTY,
@@ -18,9 +18,9 @@ from engine.search.fusion import (
     fuse,
     unit,
 )
-from engine.search.lexical import LexicalIndex, tokenize
+from engine.search.lexical import LexicalIndex, product_text, tokenize
 from engine.service import ShopLens
-from engine.settings import PROJECT_ROOT
+from engine.settings import BUNDLED_CATALOGUE, PROJECT_ROOT
 from engine.types import Query, make_filters
 
 CJK = re.compile(r"[\u3400-\u9fff]")
@@ -92,6 +92,22 @@ def test_matched_words_are_the_query_words_found():
                       title_zh="蓝色经典T恤", tags=("cotton",))  # fmt: skip
     index = LexicalIndex([product])
     assert index.matched_words("classic cotton shirts in green 经典", product) == ["classic", "cotton", "shirts", "经典"]
+
+
+def test_the_index_knows_each_products_words_as_tokenizing_them_would(tmp_path):
+    """matched_words asks the BM25 index (fresh or memory-mapped from disk) which products hold a token;
+    for every bundled product and every token of the catalogue that must equal tokenizing its text."""
+    products = sorted(load_catalogue(BUNDLED_CATALOGUE).products, key=lambda p: p.id)
+    built = LexicalIndex(products)
+    built.save(tmp_path / "saved")
+    loaded = LexicalIndex.load(tmp_path / "saved", products)
+    own = [set(tokenize(" ".join(product_text(p)))) for p in products]
+    vocabulary = sorted(set().union(*own)) + ["notaword", "鲸"]
+    for index in (built, loaded):
+        held = {(i, token) for i in range(len(products)) for token in vocabulary if index.holds(i, token)}
+        assert held == {(i, token) for i, tokens in enumerate(own) for token in tokens}
+    changed = products[0].model_copy(update={"title": "Zebra " + products[0].title})  # not the product the index holds
+    assert "zebra" in built.matched_words("zebra", changed) and built.matched_words("zebra", products[0]) == []
 
 
 # --- the engine -----------------------------------------------------------------------------

@@ -201,19 +201,22 @@ def test_a_write_session_makes_the_version_odd_then_even(stocked_anywhere):
     assert store.catalogue_version().number == start.number + 2
 
 
-def test_the_saved_bm25_and_vectors_are_loaded_while_the_version_stands_and_rebuilt_after_a_change(stocked, monkeypatch):
+def test_the_saved_products_bm25_and_vectors_are_loaded_while_the_version_stands_and_rebuilt_after_a_change(stocked,
+                                                                                                          monkeypatch):  # fmt: skip
     settings, store, products, images, texts = stocked
-    built, read = [], []
+    built, read, listed = [], [], []
     real_index = LexicalIndex._index
     monkeypatch.setattr(LexicalIndex, "_index", staticmethod(lambda items: built.append(len(items)) or real_index(items)))
     monkeypatch.setattr(ProductStore, "record_vectors", lambda self, records, real=ProductStore.record_vectors:
                         read.append(len(records)) or real(self, records))  # fmt: skip
+    monkeypatch.setattr(ProductStore, "catalogue", lambda self, real=ProductStore.catalogue: listed.append(1) or real(self))
     first = make_engine(settings, store).refresh()
-    assert built == [600] and sum(read) == 1200  # both vectors of every product
+    assert built == [600] and sum(read) == 1200 and len(listed) == 1  # every product, both vectors of each
     saved = make_engine(settings, store).saved
-    assert saved.folder(first.catalogue).is_dir() and saved.folder(first.catalogue, "vectors-v").is_dir()
+    assert all(saved.folder(first.catalogue, part).is_dir() for part in ("v", "vectors-v", "products-v"))
     restarted = make_engine(settings, ProductStore(settings, SPACE)).refresh()  # a restart over the same index
-    assert built == [600] and sum(read) == 1200 and restarted.catalogue == first.catalogue
+    assert built == [600] and sum(read) == 1200 and len(listed) == 1 and restarted.catalogue == first.catalogue
+    assert restarted.products == first.products  # the records as the store held them, in the same order
     np.testing.assert_array_equal(restarted.lexical.score_array("red special shoe"), first.lexical.score_array("red special shoe"))
     assert isinstance(restarted.lexical._retriever.scores["data"], np.memmap)
     position = restarted.lexical.position
@@ -223,10 +226,21 @@ def test_the_saved_bm25_and_vectors_are_loaded_while_the_version_stands_and_rebu
     moved = unit_rows(1, 7)
     store.upsert(products[:1], moved, texts[:1], [ContentVersion("changed")])  # the version moves on
     changed = make_engine(settings, store).refresh()
-    assert built == [600, 600] and sum(read) == 2400 and changed.catalogue.number == first.catalogue.number + 2
+    assert built == [600, 600] and sum(read) == 2400 and len(listed) == 2
+    assert changed.catalogue.number == first.catalogue.number + 2
     np.testing.assert_allclose(changed.vectors.vector(changed.lexical.position[products[0].id], "image"), moved[0], atol=1e-6)
-    assert not saved.folder(first.catalogue).exists() and not saved.folder(first.catalogue, "vectors-v").exists()
-    assert saved.folder(changed.catalogue).is_dir() and saved.folder(changed.catalogue, "vectors-v").is_dir()
+    assert not any(saved.folder(first.catalogue, part).exists() for part in ("v", "vectors-v", "products-v"))
+    assert all(saved.folder(changed.catalogue, part).is_dir() for part in ("v", "vectors-v", "products-v"))
+
+
+def test_damaged_saved_products_are_read_again_from_the_store(stocked):
+    settings, store, products, *_ = stocked
+    first = make_engine(settings, store).refresh()
+    saved = make_engine(settings, store).saved
+    (saved.folder(first.catalogue, "products-v") / "products.json").write_text('[{"id": "half a rec', encoding="utf-8")
+    restarted = make_engine(settings, ProductStore(settings, SPACE)).refresh()
+    assert restarted.products == first.products and len(restarted) == 600
+    assert saved.load_products(first.catalogue) == first.products  # read again, and saved again
 
 
 def test_a_serving_engine_follows_a_version_bump_without_refresh(stocked_anywhere):

@@ -1,3 +1,4 @@
+import math
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -264,6 +265,72 @@ def test_race_sampling_draws_tokens_as_often_as_whispers_softmax_at_that_tempera
     share = torch.bincount(drawn, minlength=5).double() / len(drawn)
     assert torch.allclose(share, torch.softmax(logits[0].double() / 0.5, dim=0), atol=0.006)
     assert share[4] == 0  # a token Whisper's filters ruled out is never drawn
+
+
+@pytest.mark.parametrize("written, looping", [
+    ([5, 6, 7, 5, 6, 7, 5, 6, 7], True),  # one 3-token phrase three times
+    ([1, 2, 3, 4, 5, 6, 7, 8] * 3, True),  # the longest phrase watched for
+    ([9, 9, 9, 9], True),  # one token four times
+    ([9, 9, 9], False),  # three times is allowed for a single token ("..." or a doubled character)
+    ([5, 6, 7, 5, 6, 7, 5, 6], False),  # not yet a third time
+    ([5, 6, 5, 6, 5, 6, 8], False),  # it repeated, then moved on
+    ([1, 2, 3, 4, 5, 6, 7, 8, 9] * 3, False),  # longer than LOOP_LONGEST
+])  # fmt: skip
+def test_a_loop_is_the_same_few_tokens_written_again_and_again(written, looping):
+    assert whisper_steps.loops(written) is looping
+
+
+def test_a_sampled_candidate_that_loops_is_ended_scored_minus_infinity_and_never_chosen(random_multilingual, speak,
+                                                                                         monkeypatch):  # fmt: skip
+    """Candidate 0 is made to write 11 12 13 over and over, the others ordinary tokens: the retry
+    stops candidate 0 at its third phrase, lets the others run to the budget, and never returns it.
+    (When every candidate loops the retry ends early: see the test after this one.)"""
+    import whisper
+
+    budget = 20
+    steps = []
+
+    def rigged(logits, temperature):
+        step = len(steps)
+        steps.append(step)
+        drawn = race(logits, temperature)
+        drawn[0] = 11 + step % 3
+        drawn[1:] = 1000 + step + torch.arange(logits.shape[0] - 1)  # never repeats, never ends
+        return drawn
+
+    race = whisper_steps.race_sample
+    monkeypatch.setattr(whisper_steps, "race_sample", rigged)
+    features = random_multilingual._encode(random_multilingual.decode(speak(PHRASES[0]))[0], fit=False)
+    options = whisper.DecodingOptions(language="en", sample_len=budget, fp16=False, without_timestamps=True, **RETRY)
+    task = whisper_steps._features_decoding()(random_multilingual.model, options)
+    ended = []
+    finalize = task.decoder.finalize
+    monkeypatch.setattr(task.decoder, "finalize", lambda tokens, sums: ended.append(sums.clone()) or finalize(tokens, sums))
+    with torch.inference_mode():
+        result = task.run(features)[0]
+    assert len(steps) == budget  # the other candidates ran on
+    assert ended[0][0, 0] == -math.inf and torch.isfinite(ended[0][0, 1:]).all()
+    assert result.tokens[:3] != [11, 12, 13] and result.avg_logprob > -math.inf
+
+
+def test_a_retry_whose_every_candidate_loops_ends_early_and_the_greedy_text_is_kept(random_multilingual, speak,
+                                                                                     monkeypatch):  # fmt: skip
+    import whisper
+
+    steps = []
+
+    def looping(logits, temperature):
+        steps.append(len(steps))
+        return torch.full((logits.shape[0],), 11 + (len(steps) - 1) % 2)  # 11 12 11 12 11 12: a loop
+
+    monkeypatch.setattr(whisper_steps, "race_sample", looping)
+    features = random_multilingual._encode(random_multilingual.decode(speak(PHRASES[0]))[0], fit=False)
+    options = whisper.DecodingOptions(language="en", sample_len=30, fp16=False, **RETRY)
+    with torch.inference_mode():
+        retry = speech.decode_features(random_multilingual.model, features, options)
+    assert len(steps) == 6 and retry.avg_logprob == -math.inf
+    greedy = replace(retry, text="greedy words", avg_logprob=-1.4, compression_ratio=1.0)
+    assert speech.likelier(greedy, retry) is greedy
 
 
 def test_the_sampled_retry_draws_by_race(random_multilingual, speak, monkeypatch):

@@ -321,8 +321,12 @@ def _is_silence(result: DecodingResult) -> bool:
     return result.no_speech_prob > NO_SPEECH_PROB and result.avg_logprob < LOW_CONFIDENCE_LOGPROB
 
 
+def _loops(result: DecodingResult) -> bool:
+    return result.compression_ratio > MAX_COMPRESSION_RATIO or result.avg_logprob == -math.inf
+
+
 def _is_speech(result: DecodingResult) -> bool:
-    return not _is_silence(result) and result.compression_ratio <= MAX_COMPRESSION_RATIO
+    return not _is_silence(result) and not _loops(result)
 
 
 def _needs_retry(result: DecodingResult) -> bool:
@@ -334,6 +338,7 @@ def _needs_retry(result: DecodingResult) -> bool:
 def likelier(first: DecodingResult, second: DecodingResult) -> DecodingResult:
     """The attempt with the higher average log-probability among those that do not loop (among both
     when both loop): faster-whisper's rule when every temperature fails. A retry is not always
-    better: sampling can wander into a loop the greedy text had not."""
-    attempts = [r for r in (first, second) if r.compression_ratio <= MAX_COMPRESSION_RATIO] or [first, second]
+    better: sampling can wander into a loop the greedy text had not (a retry whose every candidate
+    looped, and was stopped, scores minus infinity)."""
+    attempts = [r for r in (first, second) if not _loops(r)] or [first, second]
     return max(attempts, key=lambda result: result.avg_logprob)

@@ -16,10 +16,16 @@ without changing what it computes:
 
 Together they took the five-candidate retry from about 3.9 greedy passes to about 2.3 on Whisper base
 (``python bench/voice.py`` measures the whole voice path).
+
+One change does alter what a retry may return: **a candidate that loops stops.** A sampled candidate
+that writes the same few tokens over and over (:func:`loops`) would run to the token budget and be
+thrown away anyway (its text fails the compression check); it is ended at once and scored minus
+infinity, so it can never be the retry's best, and the retry ends when every candidate has.
 """
 
 from __future__ import annotations
 
+import math
 import types
 from functools import lru_cache
 from typing import TYPE_CHECKING
@@ -85,6 +91,22 @@ def race_sample(logits: torch.Tensor, temperature: float) -> torch.Tensor:
     return (logits.float() / temperature - race).argmax(dim=-1)
 
 
+# A candidate loops when its text ends in the same n tokens LOOP_REPEATS times in a row (n up to
+# LOOP_LONGEST; a single token must repeat once more, as "..." or a doubled character may do twice).
+LOOP_LONGEST = 8
+LOOP_REPEATS = 3
+
+
+def loops(tokens: list[int]) -> bool:
+    """Whether ``tokens`` end in one n-gram written LOOP_REPEATS times in a row (4 times for one token)."""
+    for n in range(1, LOOP_LONGEST + 1):
+        times = LOOP_REPEATS + (n == 1)
+        tail = tokens[-n * times :]
+        if len(tail) == n * times and tail == tail[-n:] * times:
+            return True
+    return False
+
+
 @lru_cache(maxsize=1)
 def _features_decoding():
     """Whisper's ``DecodingTask``, given the encoder's output instead of a Mel, sampling by exponential
@@ -92,22 +114,32 @@ def _features_decoding():
     from whisper.decoding import DecodingTask, GreedyDecoder
 
     class RaceSampler(GreedyDecoder):
-        """Whisper's ``GreedyDecoder`` at a temperature above 0, drawing each token by exponential race."""
+        """Whisper's ``GreedyDecoder`` at a temperature above 0, drawing each token by exponential race;
+        a candidate that loops is ended and scored minus infinity."""
+
+        def __init__(self, temperature: float, eot: int, sample_begin: int) -> None:
+            super().__init__(temperature, eot)
+            self.sample_begin = sample_begin
 
         def update(self, tokens: torch.Tensor, logits: torch.Tensor, sum_logprobs: torch.Tensor):
             next_tokens = race_sample(logits, self.temperature)
             logprobs = torch.nn.functional.log_softmax(logits.float(), dim=-1)
             current_logprobs = logprobs[torch.arange(logprobs.shape[0]), next_tokens]
-            sum_logprobs += current_logprobs * (tokens[:, -1] != self.eot)
-            next_tokens[tokens[:, -1] == self.eot] = self.eot
+            ended = tokens[:, -1] == self.eot
+            sum_logprobs += torch.where(ended, 0.0, current_logprobs)
+            next_tokens[ended] = self.eot
             tokens = torch.cat([tokens, next_tokens[:, None]], dim=-1)
+            for row, written in enumerate(tokens[:, self.sample_begin :].tolist()):
+                if written[-1] != self.eot and loops(written):
+                    tokens[row, -1] = self.eot
+                    sum_logprobs[row] = -math.inf
             return tokens, bool((tokens[:, -1] == self.eot).all())
 
     class FeaturesDecoding(DecodingTask):
         def __init__(self, model, options: DecodingOptions) -> None:
             super().__init__(model, options)
             if options.temperature > 0 and options.beam_size is None:
-                self.decoder = RaceSampler(options.temperature, self.tokenizer.eot)
+                self.decoder = RaceSampler(options.temperature, self.tokenizer.eot, self.sample_begin)
 
         def _get_audio_features(self, features: torch.Tensor) -> torch.Tensor:
             return features

@@ -10,13 +10,15 @@ found by one list gets the similarities it lacks from the snapshot's table of pr
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
+from typing import NamedTuple
 
 import numpy as np
 
 from engine.catalogue.store import ProductStore, VectorMatch
 from engine.search.fusion import Candidate
-from engine.search.lexical import top_k
+from engine.search.lexical import LexicalIndex, top_k
 from engine.search.snapshot import Snapshot
 from engine.search.vectors import VectorTable
 from engine.types import KINDS, MAX_RESULTS, Kind
@@ -37,6 +39,11 @@ FETCH_LIMIT = 1000
 EXACT_FREE = 5000
 EXACT_PER_NEIGHBOUR = 16
 EXACT_LIMIT = 100_000
+
+
+class LexicalScores(NamedTuple):
+    scores: np.ndarray  # BM25 of every product, in snapshot order
+    best: np.ndarray  # positions of the best CANDIDATES under the filters, best first
 
 
 class CandidateGatherer:
@@ -94,17 +101,26 @@ class CandidateGatherer:
         return [VectorMatch(ids[allowed[i]], float(similarity[i])) for i in top_k(similarity, CANDIDATES)]
 
     @staticmethod
-    def add_lexical(candidates: dict[str, Candidate], bm25: np.ndarray, keep: np.ndarray, snapshot: Snapshot) -> None:
+    def score_words(lexical: LexicalIndex, words: str, weights: Mapping[str, float], keep: np.ndarray | None) -> LexicalScores:
+        """BM25 of every product for ``words``, and the best ``CANDIDATES`` under the filters (``keep``,
+        None: no filters). Runs on a worker beside the query's embedding: numpy releases the GIL."""
+        scores = lexical.score_array(words, weights)
+        eligible = np.flatnonzero(scores > 0 if keep is None else (scores > 0) & keep)
+        return LexicalScores(scores, eligible[top_k(scores[eligible], CANDIDATES)])
+
+    @staticmethod
+    def add_lexical(candidates: dict[str, Candidate], lexical: LexicalScores, keep: np.ndarray, snapshot: Snapshot) -> None:
         """BM25's best matches under the filters join the candidates; other candidates get their score."""
-        eligible = np.flatnonzero((bm25 > 0) & keep)
         ids = snapshot.lexical.ids
-        for i in eligible[top_k(bm25[eligible], CANDIDATES)]:
+        for i in lexical.best.tolist():
             candidates.setdefault(ids[i], Candidate()).matched.append("lexical")
         position = snapshot.lexical.position
-        for pid, candidate in candidates.items():
-            i = position.get(pid)
-            if i is not None and bm25[i] > 0 and keep[i]:
-                candidate.bm25 = float(bm25[i])
+        found = [(candidate, position[pid]) for pid, candidate in candidates.items() if pid in position]
+        at = np.array([i for _, i in found], dtype=np.int64)
+        scores = np.where(keep[at], lexical.scores[at], 0.0).tolist()
+        for (candidate, _), score in zip(found, scores):
+            if score > 0:
+                candidate.bm25 = score
 
     @staticmethod
     def add_browse(candidates: dict[str, Candidate], keep: np.ndarray, order: np.ndarray, snapshot: Snapshot) -> None:

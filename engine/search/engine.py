@@ -132,16 +132,20 @@ class SearchEngine:
         return self._sequence
 
     def _build(self) -> Snapshot:
-        """The index as it is now: products read in one pass, BM25 and vectors loaded when saved for this version.
+        """The index as it is now: products, BM25 and vectors loaded when saved for this version, else read
+        (the products in one pass) and saved.
 
         The index's version is read before and after the products: when both agree and no writer was at
         work, the products are exactly that version, and its BM25 and vectors may be saved and loaded
         under it.
         """
         before = self.store.follow()
-        products = self.store.catalogue()
+        saved = self.saved.load_products(before) if before is not None and before.settled else None
+        products = saved if saved is not None else self.store.catalogue()
         whole = before is not None and before.settled and self.store.catalogue_version() == before
         settled = before if whole else None
+        if settled is not None and saved is None and products:
+            self.saved.save_products(settled, products)
         return Snapshot.build(products, self._next_version(), catalogue=self.catalogue_path,
                               lexical=self.saved.lexicon(settled), read_at=before or CatalogueVersion("", 0),
                               vectors=self._vector_table(products, settled))  # fmt: skip
@@ -240,39 +244,40 @@ class SearchEngine:
         constraints = result.filters = Constraints(query.filters, Filters.from_understood(result.understood))
         negatives = " ".join([query.negative.strip(), *(result.understood.negatives if result.understood else ())]).strip()
         result.words = words
-        # BM25 needs no model: it runs on a worker while CLIP embeds the query (ONNX Runtime and numpy
-        # release the GIL), so the words cost next to nothing on top of the model.
-        scoring = (self._workers.submit(_timed, snapshot.lexical.score_array, words, found.weights)
-                   if words and query.mode != "vector" else None)  # fmt: skip
-        ranking = time.perf_counter() - clock
-        vector = self._query_vector(query, words, hints, negatives, image, result.timings)
-        clock = time.perf_counter()
         reviews = self.review_columns(snapshot)
         stars = reviews[0] if reviews else None
         asks_reviews = query.sort == "reviews" or query.filters.review_min is not None
         if reviews is None and self.review_stats is not None and asks_reviews:
             result.notices.append(("notice.reviews_pending", {}))  # at start-up, before the reviews are analysed
         keep = snapshot.columns.matching(constraints, review_stars=stars)  # the products the filters allow
+        # BM25 needs no model: it runs on a worker while CLIP embeds the query (ONNX Runtime and numpy
+        # release the GIL), so the words cost next to nothing on top of the model.
+        scoring = (self._workers.submit(_timed, self.candidates.score_words, snapshot.lexical, words, found.weights,
+                                        None if constraints.is_empty else keep)
+                   if words and query.mode != "vector" else None)  # fmt: skip
+        ranking = time.perf_counter() - clock
+        vector = self._query_vector(query, words, hints, negatives, image, result.timings)
+        clock = time.perf_counter()
         candidates = self.candidates.by_vector(vector, None if constraints.is_empty else keep, snapshot) \
             if vector is not None else {}  # fmt: skip
         result.timings["vector_search"] = time.perf_counter() - clock
         clock = time.perf_counter()
-        bm25, bm25_s = scoring.result() if scoring is not None else (None, 0.0)
+        lexical, bm25_s = scoring.result() if scoring is not None else (None, 0.0)
         # The lexical stage's own cost, as if it did not overlap the embedding: reading the words plus BM25.
         result.timings["lexical"] = words_s + bm25_s
-        if bm25 is not None:
-            self.candidates.add_lexical(candidates, bm25, keep, snapshot)
+        if lexical is not None:
+            self.candidates.add_lexical(candidates, lexical, keep, snapshot)
         ranked_set = None  # which products the search ranks: all under the filters, unless only words rank
         if vector is None and not words:
             result.browsed = True
             order = self._sort_column("rating" if query.sort == "relevance" else query.sort, snapshot, reviews)
             self.candidates.add_browse(candidates, keep, order, snapshot)
         elif vector is None:
-            ranked_set = bm25 > 0
+            ranked_set = lexical.scores > 0
         self.candidates.fill_missing_similarities(candidates, vector, snapshot)
         self._flag_negatives(candidates, negatives, snapshot)
         mode = "both" if (words or hints) and image is not None else ("photo" if image is not None else "words")
-        ranked = fuse(candidates, WEIGHTS[mode], LEXICAL_WEIGHT if bm25 is not None else 0.0,
+        ranked = fuse(candidates, WEIGHTS[mode], LEXICAL_WEIGHT if lexical is not None else 0.0,
                       use_vectors=query.mode != "lexical")  # fmt: skip
         result.matching = int((keep if ranked_set is None else keep & ranked_set).sum())
         result.facets = snapshot.columns.counts(constraints, ranked_set, stars)

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping
-from functools import lru_cache
+from collections.abc import Callable, Iterable, Mapping
+from bisect import bisect_left
+from functools import lru_cache, partial
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +27,7 @@ STOPWORDS = frozenset(
     "want need looking look find show some any please like".split()
 )  # fmt: skip
 TITLE_WEIGHT = 2  # title words count twice: they name the product
-TOKEN_CACHE = 4096  # products whose token sets are kept for highlighting (the shown hits, mostly)
+TOKEN_CACHE = 4096  # query words whose tokens are kept for highlighting
 IDS_FILE = "shoplens-ids.json"  # beside bm25s's files: which products, in which order, the saved index covers
 FORMAT = 1  # of a saved index together with tokenize(); bump it when either changes, and old saves are ignored
 
@@ -81,8 +82,10 @@ class LexicalIndex:
         self.colours = {p.colour for p in self.products if p.colour}
         self.categories = {p.category for p in self.products}
         self._retriever = retriever if retriever is not None else self._index(self.products)
-        self._vocabulary = set(self._retriever.vocab_dict) if self.products else set()
-        self.product_tokens = lru_cache(maxsize=TOKEN_CACHE)(self._product_tokens)
+        self._vocabulary: dict[str, int] = dict(self._retriever.vocab_dict) if self.products else {}
+        scores = getattr(self._retriever, "scores", None) or {}
+        # per token, the sorted positions of the products holding it: holders[starts[t]:starts[t + 1]]
+        self._holders = (np.asarray(scores.get("indptr", [0])).tolist(), np.asarray(scores.get("indices", [])))
 
     @staticmethod
     def _index(products: list[Product]):
@@ -148,22 +151,38 @@ class LexicalIndex:
         matching = np.flatnonzero(scores > 0)
         return [(self.ids[i], float(scores[i])) for i in matching[top_k(scores[matching], k)]]
 
-    def _product_tokens(self, product_id: str) -> frozenset[str]:
-        return frozenset(tokenize(" ".join(product_text(self.by_id[product_id]))))
+    def holds(self, position: int, token: str) -> bool:
+        """Whether the product at ``position`` has ``token`` in its text, read from the index itself.
+
+        bm25s keeps, per token, the sorted positions of the products holding it (a CSC matrix), so
+        this is a binary search: no product's text is tokenized again, which at 100k products cost
+        more than the rest of the explanations.
+        """
+        column = self._vocabulary.get(token)
+        if column is None:
+            return False
+        starts, holders = self._holders
+        start, stop = starts[column], starts[column + 1]
+        found = bisect_left(holders, position, start, stop)
+        return found < stop and holders[found] == position
+
+    def _token_test(self, product: Product) -> Callable[[str], bool]:
+        """Whether ``product``'s text holds a token: asked of the index when it holds this very product,
+        else (a product changed since, or never indexed) of the product's own words."""
+        if self.by_id.get(product.id) is product:
+            return partial(self.holds, self.position[product.id])
+        return set(tokenize(" ".join(product_text(product)))).__contains__
 
     def matched_words(self, query: str, product: Product) -> list[str]:
         """The query's own words that the product's text contains (for highlighting)."""
-        if self.by_id.get(product.id) is product:
-            product_tokens = self.product_tokens(product.id)
-        else:
-            product_tokens = set(tokenize(" ".join(product_text(product))))
+        has = self._token_test(product)
         words = []
         for match in TOKEN.finditer(query.lower()):
             word = match.group()
             if len(word) < 2 and not CJK_CHAR.match(word):
                 continue  # a lone letter ("t" of "T恤") highlights nothing useful
             word_tokens = _word_tokens(word)
-            if word_tokens and all(token in product_tokens for token in word_tokens):
+            if word_tokens and all(has(token) for token in word_tokens):
                 words.append(word)
         return words
 

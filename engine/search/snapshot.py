@@ -4,9 +4,9 @@ A search reads the catalogue many times (words, filters, facets, explanations). 
 :class:`Snapshot` for the whole request means a re-index that lands half-way cannot mix two
 catalogue versions: the engine builds a new snapshot beside the old one and swaps a single reference.
 
-The expensive parts of a snapshot, the BM25 index and the table of product vectors, are saved per
-catalogue version (:class:`SavedIndexes`), so a start over an unchanged index loads them instead of
-rebuilding them.
+The expensive parts of a snapshot, the products' records, the BM25 index and the table of product
+vectors, are saved per catalogue version (:class:`SavedIndexes`), so a start over an unchanged index
+loads them instead of reading the store again and rebuilding them.
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pydantic import TypeAdapter
+
 from engine.catalogue.products import Product
 from engine.catalogue.store import CatalogueVersion
 from engine.search.facets import FacetColumns
@@ -30,9 +32,12 @@ from engine.search.synonyms import SynonymSet
 from engine.search.vectors import VectorTable
 
 log = logging.getLogger(__name__)
+_PRODUCT_LIST = TypeAdapter(list[Product])
 
 COLLECTION_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")  # Chroma's ids are UUIDs
 VECTORS = "vectors-v"  # the vector table's folder, beside the BM25 index's "v<number>"
+PRODUCTS = "products-v"  # the products' records, read from the store once per version
+PRODUCTS_FILE = "products.json"
 
 
 @dataclass(frozen=True)
@@ -85,8 +90,8 @@ class Snapshot:
 
 
 class SavedIndexes:
-    """BM25 indexes and vector tables saved on disk, one folder each per catalogue version:
-    ``root/<collection>-<id>/v<number>`` (BM25) and ``.../vectors-v<number>``.
+    """Products, BM25 indexes and vector tables saved on disk, one folder each per catalogue version:
+    ``root/<collection>-<id>/v<number>`` (BM25), ``.../vectors-v<number>`` and ``.../products-v<number>``.
 
     A version is saved only when it was read whole (:attr:`CatalogueVersion.settled` before and after
     the read), so a saved index always matches its version. Saving writes a temporary folder and
@@ -141,6 +146,24 @@ class SavedIndexes:
         if rejected.is_dir():  # saved before but refused on loading (damaged, or an older format)
             shutil.rmtree(rejected, ignore_errors=True)
         self._save(version, VECTORS, table.save, f"the vectors of {len(table)} products")
+
+    def load_products(self, version: CatalogueVersion) -> list[Product] | None:
+        """The products saved for ``version`` (sorted by id, as the store reads them), or None."""
+        path = self.folder(version, PRODUCTS) / PRODUCTS_FILE
+        if not path.is_file():
+            return None
+        try:
+            return _PRODUCT_LIST.validate_json(path.read_bytes())
+        except (OSError, ValueError) as error:  # damaged, or written by an older Product
+            log.warning("ignoring the saved products %s: %s", path, str(error)[:200])
+            shutil.rmtree(path.parent, ignore_errors=True)
+            return None
+
+    def save_products(self, version: CatalogueVersion, products: list[Product]) -> None:
+        def write(folder: Path) -> None:
+            (folder / PRODUCTS_FILE).write_bytes(_PRODUCT_LIST.dump_json(products))
+
+        self._save(version, PRODUCTS, write, f"the records of {len(products)} products")
 
     def _save(self, version: CatalogueVersion, part: str, write: Callable[[Path], None], what: str) -> None:
         final = self.folder(version, part)
