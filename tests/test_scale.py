@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from engine.catalogue.products import Product, load_catalogue
-from engine.catalogue.store import ContentVersion, ProductStore
+from engine.catalogue.store import CatalogueVersion, ContentVersion, ProductStore
 from engine.models.clip import VectorSpace
 from engine.search import candidates as candidates_module
 from engine.search.engine import RESULT_POOL, SearchEngine
@@ -94,6 +94,15 @@ def test_best_bm25_matches_are_the_top_of_the_full_ranking():
     scores = index.score_array("red special shoe")
     ranked = sorted((pid for pid, s in zip(index.ids, scores) if s > 0), key=lambda pid: (-scores[index.position[pid]], pid))
     assert [pid for pid, _ in index.best("red special shoe", 40)] == ranked[:40]
+
+
+def test_without_clip_a_vector_only_search_falls_back_to_the_words(make_settings):
+    engine = SearchEngine(make_settings(), embedder=None, store=None, speech=None)
+    engine.vectors = False  # words-only mode: CLIP could not be loaded
+    engine.use_products(synthetic(300))
+    words = engine.search(Query(text="red special shoe", mode="lexical"))
+    vector = engine.search(Query(text="red special shoe", mode="vector"))
+    assert vector.hits and [h.product.id for h in vector.hits] == [h.product.id for h in words.hits]
 
 
 def test_a_filters_only_browse_never_sorts_the_catalogue(make_settings, monkeypatch):
@@ -233,6 +242,38 @@ def test_the_saved_products_bm25_and_vectors_are_loaded_while_the_version_stands
     assert all(saved.folder(changed.catalogue, part).is_dir() for part in ("v", "vectors-v", "products-v"))
 
 
+def test_saved_products_stand_for_their_version_even_when_a_writer_starts_during_the_restart(stocked, monkeypatch):
+    settings, store, products, *_ = stocked
+    first = make_engine(settings, store).refresh()
+    built, read = [], []
+    real_index = LexicalIndex._index
+    monkeypatch.setattr(LexicalIndex, "_index", staticmethod(lambda items: built.append(len(items)) or real_index(items)))
+    monkeypatch.setattr(ProductStore, "record_vectors", lambda self, records, real=ProductStore.record_vectors:
+                        read.append(len(records)) or real(self, records))  # fmt: skip
+    moving = CatalogueVersion(first.catalogue.collection, first.catalogue.number + 1)  # a writer has begun
+    real_version, asked = ProductStore.catalogue_version, []
+
+    def version_then_a_writer(self):  # the first read (follow) sees the settled version, every later one the writer
+        asked.append(1)
+        return real_version(self) if len(asked) == 1 else moving
+
+    engine = make_engine(settings, ProductStore(settings, SPACE))  # a restart
+    monkeypatch.setattr(ProductStore, "catalogue_version", version_then_a_writer)
+    restarted = engine.refresh()
+    assert restarted.catalogue == first.catalogue and restarted.products == first.products
+    assert built == [] and read == []  # BM25 and vectors loaded for that version too, not rebuilt mid-write
+
+
+def test_saved_products_are_not_trusted_when_the_store_holds_a_different_number(stocked, monkeypatch):
+    settings, store, products, *_ = stocked
+    first = make_engine(settings, store).refresh()
+    listed = []
+    monkeypatch.setattr(ProductStore, "catalogue", lambda self, real=ProductStore.catalogue: listed.append(1) or real(self))
+    monkeypatch.setattr(ProductStore, "catalogue_size", lambda self: len(first.products) - 1)  # replaced behind the marker
+    restarted = make_engine(settings, ProductStore(settings, SPACE)).refresh()
+    assert listed == [1] and restarted.products == first.products
+
+
 def test_damaged_saved_products_are_read_again_from_the_store(stocked):
     settings, store, products, *_ = stocked
     first = make_engine(settings, store).refresh()
@@ -241,6 +282,9 @@ def test_damaged_saved_products_are_read_again_from_the_store(stocked):
     restarted = make_engine(settings, ProductStore(settings, SPACE)).refresh()
     assert restarted.products == first.products and len(restarted) == 600
     assert saved.load_products(first.catalogue) == first.products  # read again, and saved again
+    (saved.folder(first.catalogue, "products-v") / "format").write_text("0")  # an older format
+    assert saved.load_products(first.catalogue) is None
+    assert make_engine(settings, ProductStore(settings, SPACE)).refresh().products == first.products
 
 
 def test_a_serving_engine_follows_a_version_bump_without_refresh(stocked_anywhere):

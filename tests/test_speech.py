@@ -325,12 +325,16 @@ def test_a_retry_whose_every_candidate_loops_ends_early_and_the_greedy_text_is_k
 
     monkeypatch.setattr(whisper_steps, "race_sample", looping)
     features = random_multilingual._encode(random_multilingual.decode(speak(PHRASES[0]))[0], fit=False)
-    options = whisper.DecodingOptions(language="en", sample_len=30, fp16=False, **RETRY)
+    options = whisper.DecodingOptions(language="en", sample_len=30, fp16=False, without_timestamps=True, **RETRY)
     with torch.inference_mode():
         retry = speech.decode_features(random_multilingual.model, features, options)
-    assert len(steps) == 6 and retry.avg_logprob == -math.inf
-    greedy = replace(retry, text="greedy words", avg_logprob=-1.4, compression_ratio=1.0)
-    assert speech.likelier(greedy, retry) is greedy
+    assert len(steps) == 6 and retry.avg_logprob == -math.inf  # stopped at the third "11 12"
+    assert retry.compression_ratio <= speech.MAX_COMPRESSION_RATIO  # too short to look like a loop by its text
+    sure = replace(retry, text="greedy words", avg_logprob=-1.4, compression_ratio=1.0)
+    assert speech.likelier(sure, retry) is sure
+    looping = replace(retry, text="greedy greedy greedy", avg_logprob=-0.3, compression_ratio=3.0)
+    kept = speech.likelier(looping, retry)  # both loop: the surer is kept, and neither is taken for speech
+    assert kept is looping and not speech._is_speech(kept)
 
 
 def test_the_sampled_retry_draws_by_race(random_multilingual, speak, monkeypatch):

@@ -406,6 +406,13 @@ class ProductStore:
         """Products fully indexed (both vectors present)."""
         return len(self.versions())
 
+    def catalogue_size(self) -> int | None:
+        """How many products :meth:`catalogue` would read (one text record each), counted by Chroma without
+        reading them; None in layout 1, where the count mixes both kinds of record."""
+        if self._collection is None:
+            return 0
+        return self._collection.count() if self._images is not None else None
+
     def inventory(self) -> Inventory:
         """Every product's indexed version and every stored product id, from one pass per collection."""
         seen: dict[str, dict[str, dict[str, Any]]] = {}

@@ -18,9 +18,11 @@ Together they took the five-candidate retry from about 3.9 greedy passes to abou
 (``python bench/voice.py`` measures the whole voice path).
 
 One change does alter what a retry may return: **a candidate that loops stops.** A sampled candidate
-that writes the same few tokens over and over (:func:`loops`) would run to the token budget and be
-thrown away anyway (its text fails the compression check); it is ended at once and scored minus
-infinity, so it can never be the retry's best, and the retry ends when every candidate has.
+that writes the same few tokens over and over (:func:`loops`; timestamps between segments aside)
+nearly always runs on to the token budget and is thrown away for failing the compression check; it
+is ended at once and scored minus infinity, so it can never be the retry's best, and the retry ends
+when every candidate has finished or looped. The price: a retry can no longer return a short honest
+repeat ("bye bye bye"); the greedy text still can.
 """
 
 from __future__ import annotations
@@ -130,7 +132,8 @@ def _features_decoding():
             next_tokens[ended] = self.eot
             tokens = torch.cat([tokens, next_tokens[:, None]], dim=-1)
             for row, written in enumerate(tokens[:, self.sample_begin :].tolist()):
-                if written[-1] != self.eot and loops(written):
+                # text tokens only: a loop of whole segments carries rising timestamps between its repeats
+                if written[-1] != self.eot and loops([token for token in written if token < self.eot]):
                     tokens[row, -1] = self.eot
                     sum_logprobs[row] = -math.inf
             return tokens, bool((tokens[:, -1] == self.eot).all())

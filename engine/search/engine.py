@@ -137,18 +137,29 @@ class SearchEngine:
 
         The index's version is read before and after the products: when both agree and no writer was at
         work, the products are exactly that version, and its BM25 and vectors may be saved and loaded
-        under it.
+        under it. Products saved for the version read first are that version whatever a writer does next.
         """
         before = self.store.follow()
-        saved = self.saved.load_products(before) if before is not None and before.settled else None
+        saved = self._saved_products(before)
         products = saved if saved is not None else self.store.catalogue()
-        whole = before is not None and before.settled and self.store.catalogue_version() == before
+        whole = saved is not None or (before is not None and before.settled and self.store.catalogue_version() == before)
         settled = before if whole else None
         if settled is not None and saved is None and products:
             self.saved.save_products(settled, products)
         return Snapshot.build(products, self._next_version(), catalogue=self.catalogue_path,
                               lexical=self.saved.lexicon(settled), read_at=before or CatalogueVersion("", 0),
                               vectors=self._vector_table(products, settled))  # fmt: skip
+
+    def _saved_products(self, version: CatalogueVersion | None) -> list[Product] | None:
+        """The products saved for ``version`` when it is settled and the store holds as many (a cheap check
+        that the store was not replaced behind the version marker's back), else None."""
+        if version is None or not version.settled:
+            return None
+        products = self.saved.load_products(version)
+        if products is not None and len(products) != self.store.catalogue_size():
+            log.warning("ignoring the saved products of index version %s: the store holds a different number", version)
+            return None
+        return products
 
     def _vector_table(self, products: list[Product], version: CatalogueVersion | None) -> VectorTable | None:
         """The products' vectors: loaded when saved for ``version``, else read from the store (and saved
@@ -254,7 +265,7 @@ class SearchEngine:
         # release the GIL), so the words cost next to nothing on top of the model.
         scoring = (self._workers.submit(_timed, self.candidates.score_words, snapshot.lexical, words, found.weights,
                                         None if constraints.is_empty else keep)
-                   if words and query.mode != "vector" else None)  # fmt: skip
+                   if words and (query.mode != "vector" or not self.vectors) else None)  # fmt: skip
         ranking = time.perf_counter() - clock
         vector = self._query_vector(query, words, hints, negatives, image, result.timings)
         clock = time.perf_counter()

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterable, Mapping
 from bisect import bisect_left
+from collections.abc import Callable, Iterable, Mapping
 from functools import lru_cache, partial
 from pathlib import Path
 
@@ -158,13 +158,13 @@ class LexicalIndex:
         this is a binary search: no product's text is tokenized again, which at 100k products cost
         more than the rest of the explanations.
         """
-        column = self._vocabulary.get(token)
-        if column is None:
-            return False
         starts, holders = self._holders
+        column = self._vocabulary.get(token)
+        if column is None or column + 1 >= len(starts):  # bm25s lists "" in its vocabulary with no column
+            return False
         start, stop = starts[column], starts[column + 1]
         found = bisect_left(holders, position, start, stop)
-        return found < stop and holders[found] == position
+        return bool(found < stop and holders[found] == position)
 
     def _token_test(self, product: Product) -> Callable[[str], bool]:
         """Whether ``product``'s text holds a token: asked of the index when it holds this very product,

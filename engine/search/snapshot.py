@@ -38,6 +38,7 @@ COLLECTION_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-
 VECTORS = "vectors-v"  # the vector table's folder, beside the BM25 index's "v<number>"
 PRODUCTS = "products-v"  # the products' records, read from the store once per version
 PRODUCTS_FILE = "products.json"
+PRODUCTS_FORMAT = 1  # bump when Product's fields change meaning, and older saves are read again from the store
 
 
 @dataclass(frozen=True)
@@ -149,19 +150,25 @@ class SavedIndexes:
 
     def load_products(self, version: CatalogueVersion) -> list[Product] | None:
         """The products saved for ``version`` (sorted by id, as the store reads them), or None."""
-        path = self.folder(version, PRODUCTS) / PRODUCTS_FILE
-        if not path.is_file():
-            return None
+        folder = self.folder(version, PRODUCTS)
         try:
-            return _PRODUCT_LIST.validate_json(path.read_bytes())
-        except (OSError, ValueError) as error:  # damaged, or written by an older Product
-            log.warning("ignoring the saved products %s: %s", path, str(error)[:200])
-            shutil.rmtree(path.parent, ignore_errors=True)
+            if (folder / "format").read_text() != str(PRODUCTS_FORMAT):
+                raise ValueError("saved in another format")
+            return _PRODUCT_LIST.validate_json((folder / PRODUCTS_FILE).read_bytes())
+        except FileNotFoundError:  # never saved, or removed by a newer version's save meanwhile
+            return None
+        except OSError as error:
+            log.warning("could not read the saved products %s: %s", folder, error)
+            return None
+        except ValueError as error:  # damaged, or written by an older Product: read them again
+            log.warning("ignoring the saved products %s: %s", folder, str(error)[:200])
+            shutil.rmtree(folder, ignore_errors=True)
             return None
 
     def save_products(self, version: CatalogueVersion, products: list[Product]) -> None:
         def write(folder: Path) -> None:
             (folder / PRODUCTS_FILE).write_bytes(_PRODUCT_LIST.dump_json(products))
+            (folder / "format").write_text(str(PRODUCTS_FORMAT))
 
         self._save(version, PRODUCTS, write, f"the records of {len(products)} products")
 
