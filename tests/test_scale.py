@@ -158,6 +158,29 @@ def test_filtered_vector_candidates_are_the_exact_best_allowed(stocked, monkeypa
     assert called == {"exact": [], "deeper": [False], "among": [True]}[path]
 
 
+def test_when_too_few_neighbours_pass_the_filters_chroma_is_read_twice_as_deep_before_comparing_exactly(stocked,
+                                                                                                        monkeypatch):  # fmt: skip
+    settings, store, products, images, _ = stocked
+    engine = make_engine(settings, store)
+    snapshot = engine.refresh()
+    monkeypatch.setattr(candidates_module, "OVERFETCH", 0.3)  # the first read cannot hold enough allowed products
+    monkeypatch.setattr(candidates_module, "FETCH_LIMIT", 10_000)
+    monkeypatch.setattr(candidates_module, "EXACT_FREE", 0)
+    monkeypatch.setattr(candidates_module, "EXACT_PER_NEIGHBOUR", 0)
+    depths, exact = [], []
+    real_query, real_exact = store.query, candidates_module.CandidateGatherer._exact
+    monkeypatch.setattr(store, "query", lambda vector, kind, n, **kw: depths.append(n) or real_query(vector, kind, n, **kw))
+    monkeypatch.setattr(candidates_module.CandidateGatherer, "_exact", staticmethod(lambda *a: exact.append(1) or real_exact(*a)))
+    keep = np.array([p.price <= 120 for p in snapshot.products])
+    vector = unit_rows(1, 11)[0]
+    matches = engine.candidates.nearest(vector, "text", keep, snapshot)
+    assert len(depths) >= 2 and all(b == min(2 * a, len(keep)) for a, b in zip(depths, depths[1:])) and exact == []
+    by_id = {p.id: i for i, p in enumerate(products)}
+    allowed = [p.id for p, kept in zip(snapshot.products, keep) if kept]
+    texts = stocked[4]
+    assert [m.product_id for m in matches] == sorted(allowed, key=lambda pid: -float(texts[by_id[pid]] @ vector))[:100]
+
+
 def test_with_the_shipped_costs_a_few_allowed_products_are_compared_exactly_without_chroma(stocked, monkeypatch):
     settings, store, products, images, _ = stocked
     engine = make_engine(settings, store)
@@ -176,8 +199,8 @@ def test_with_the_shipped_costs_a_few_allowed_products_are_compared_exactly_with
     assert len(asked) == 1
 
 
-def test_whole_catalogue_facet_counts_are_counted_once_and_never_shared_for_writing(monkeypatch):
-    from engine.search.facets import FacetColumns
+def test_facet_counts_are_counted_once_per_filters_and_never_shared_for_writing(monkeypatch):
+    from engine.search.facets import FACET_CACHE, FacetColumns
     from engine.types import Constraints
 
     columns = FacetColumns(synthetic(200))
@@ -192,6 +215,15 @@ def test_whole_catalogue_facet_counts_are_counted_once_and_never_shared_for_writ
     assert columns.counts(Constraints(), review_stars=stars)["rating"]["4r"] == 200 and len(counted) == 2
     red = Constraints(own=make_filters(colours=["red"]))
     assert columns.counts(red)["category"] == {"shoes": 10, "bags": 10, "toys": 10, "books": 10} and len(counted) == 3
+    assert columns.counts(Constraints(own=make_filters(colours=["red"])))["category"]["toys"] == 10 and len(counted) == 3
+    within = np.arange(200) < 100  # the products a words-only search ranks: never cached
+    assert sum(columns.counts(red, within)["category"].values()) == 20 and len(counted) == 4
+    columns.counts(red, within)
+    assert len(counted) == 5
+    for n in range(FACET_CACHE + 1):  # bounded: the oldest combination is forgotten
+        columns.counts(Constraints(own=make_filters(price_max=float(n + 1))))
+    columns.counts(red)
+    assert len(counted) == 5 + FACET_CACHE + 2
 
 
 # --- the catalogue version and the saved BM25 ---------------------------------------------------------

@@ -79,12 +79,13 @@ class CandidateGatherer:
         if not len(allowed):
             return []
         depth = min(math.ceil(CANDIDATES * len(keep) / len(allowed) * OVERFETCH), len(keep))
-        if depth <= FETCH_LIMIT and len(allowed) > EXACT_FREE + EXACT_PER_NEIGHBOUR * depth:
-            position = snapshot.lexical.position
+        position = snapshot.lexical.position
+        while depth <= FETCH_LIMIT and len(allowed) > EXACT_FREE + EXACT_PER_NEIGHBOUR * depth:
             passed = [m for m in self.store.query(vector, kind, depth)
                       if (i := position.get(m.product_id)) is not None and keep[i]]  # fmt: skip
             if len(passed) >= CANDIDATES or depth >= len(keep):
                 return passed[:CANDIDATES]
+            depth = min(2 * depth, len(keep))  # too few passed: read twice as deep while that stays cheaper
         if len(allowed) <= EXACT_LIMIT:
             return self._exact(vector, kind, allowed, snapshot)
         ids = snapshot.lexical.ids
