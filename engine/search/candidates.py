@@ -18,7 +18,7 @@ import numpy as np
 
 from engine.catalogue.store import ProductStore, VectorMatch
 from engine.search.fusion import Candidate
-from engine.search.lexical import LexicalIndex, top_k
+from engine.search.lexical import LexicalIndex, best_positions, top_k
 from engine.search.snapshot import Snapshot
 from engine.search.vectors import VectorTable
 from engine.types import KINDS, MAX_RESULTS, Kind
@@ -106,8 +106,7 @@ class CandidateGatherer:
         """BM25 of every product for ``words``, and the best ``CANDIDATES`` under the filters (``keep``,
         None: no filters). Runs on a worker beside the query's embedding: numpy releases the GIL."""
         scores = lexical.score_array(words, weights)
-        eligible = np.flatnonzero(scores > 0 if keep is None else (scores > 0) & keep)
-        return LexicalScores(scores, eligible[top_k(scores[eligible], CANDIDATES)])
+        return LexicalScores(scores, best_positions(scores, CANDIDATES, keep))
 
     @staticmethod
     def add_lexical(candidates: dict[str, Candidate], lexical: LexicalScores, keep: np.ndarray, snapshot: Snapshot) -> None:

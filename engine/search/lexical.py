@@ -148,8 +148,7 @@ class LexicalIndex:
     def best(self, query: str, k: int, weights: Mapping[str, float] | None = None) -> list[tuple[str, float]]:
         """The ``k`` best matches (product id, score), best first, ties by product id: no full sort."""
         scores = self.score_array(query, weights)
-        matching = np.flatnonzero(scores > 0)
-        return [(self.ids[i], float(scores[i])) for i in matching[top_k(scores[matching], k)]]
+        return [(self.ids[i], float(scores[i])) for i in best_positions(scores, k)]
 
     def holds(self, position: int, token: str) -> bool:
         """Whether the product at ``position`` has ``token`` in its text, read from the index itself.
@@ -185,6 +184,12 @@ class LexicalIndex:
             if word_tokens and all(has(token) for token in word_tokens):
                 words.append(word)
         return words
+
+
+def best_positions(scores: np.ndarray, k: int, keep: np.ndarray | None = None) -> np.ndarray:
+    """Positions of the ``k`` best positive ``scores`` (among those ``keep`` allows), best first, ties by position."""
+    eligible = np.flatnonzero(scores > 0 if keep is None else (scores > 0) & keep)
+    return eligible[top_k(scores[eligible], k)]
 
 
 def top_k(scores: np.ndarray, k: int) -> np.ndarray:
