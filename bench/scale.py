@@ -2,6 +2,7 @@
 
     python bench/scale.py                                   # 332, 10k and 100k products
     python bench/scale.py --products 332 10000 100000 1000000 --queries 200
+    python bench/scale.py --blas --products 332 100000      # numpy's BLAS: one thread vs its own pool
 
 A synthetic catalogue (titles, descriptions and tags from word lists, 14 categories, 12 colours,
 lognormal prices, ratings) is written straight into a fresh embedded Chroma store through
@@ -24,12 +25,17 @@ restart (products, BM25 and vectors loaded from disk); p50/p95 of text, filtered
 "For you" (ShopLens.personal.for_you, warm shoppers); RSS while serving (now, from
 ``/proc/self/status``; peak, from ``getrusage``); recall@10 of Chroma's HNSW against an exact numpy
 scan for 100 queries at several ef_search values. Prints Markdown tables; nothing is asserted.
+
+``--blas`` compares, on the sizes already built, searches with numpy's BLAS on one thread (as the
+engine runs it, :func:`engine.models.devices.one_blas_thread`) against BLAS's own thread pool (as
+many threads as cores), in alternating blocks of queries within one process.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import shutil
 import subprocess
@@ -221,12 +227,7 @@ def serve(size: int, vectors: str, queries: int) -> dict:
 def latencies(engine: SearchEngine, shop: Shop, count: int) -> dict[str, list[float]]:
     """Seconds per search of each kind, model time excluded (the stand-in embedder costs nothing)."""
     rng = np.random.default_rng(11)
-    kinds: dict[str, Callable[[], Query]] = {
-        "text": lambda: Query(text=words(rng)),
-        "filtered": lambda: Query(text=words(rng), filters=some_filter(rng)),
-        "photo": lambda: Query(image=PHOTO),
-        "filters only": lambda: Query(filters=some_filter(rng)),
-    }
+    kinds = query_kinds(rng)
     timings: dict[str, list[float]] = {kind: [] for kind in [*kinds, "bm25"]}
     for _ in range(5):  # warm-up: caches, lazily loaded index files
         engine.search(Query(text=words(rng)))
@@ -243,6 +244,54 @@ def latencies(engine: SearchEngine, shop: Shop, count: int) -> dict[str, list[fl
         engine.snapshot.lexical.best(text, 100)
         timings["bm25"].append(time.perf_counter() - clock)
     return timings
+
+
+def query_kinds(rng: np.random.Generator) -> dict[str, Callable[[], Query]]:
+    return {
+        "text": lambda: Query(text=words(rng)),
+        "filtered": lambda: Query(text=words(rng), filters=some_filter(rng)),
+        "photo": lambda: Query(image=PHOTO),
+        "filters only": lambda: Query(filters=some_filter(rng)),
+    }
+
+
+def blas_side_by_side(size: int, vectors: str, queries: int) -> dict[str, list[float]]:
+    """Seconds per search of each kind with BLAS on one thread and on its own pool, in alternating blocks."""
+    from threadpoolctl import threadpool_limits
+
+    settings, shop = settings_for(size, vectors), Shop(size, vectors)
+    embedder = InstantEmbedder(shop)
+    engine = SearchEngine(settings, embedder, ProductStore(settings, embedder.space), speech=None)  # BLAS: one thread
+    engine.refresh()
+    rng = np.random.default_rng(11)
+    kinds = query_kinds(rng)
+    for _ in range(5):
+        engine.search(Query(text=words(rng)))
+    timings: dict[str, list[float]] = {}
+    for _ in range(max(1, queries // 10)):
+        for arm, threads in (("pool", os.cpu_count()), ("one", 1)):
+            with threadpool_limits(limits=threads, user_api="blas"):
+                for _ in range(10):
+                    for kind, make in kinds.items():
+                        query = make()
+                        embedder.photo = shop.photo_vector(rng)
+                        clock = time.perf_counter()
+                        result = engine.search(query)
+                        seconds = time.perf_counter() - clock - result.timings.get("embedding", 0.0)
+                        timings.setdefault(f"{kind}|{arm}", []).append(seconds)
+    return timings
+
+
+def blas_table(sizes: dict[int, dict[str, list[float]]]) -> str:
+    lines = [f"numpy's BLAS on one thread (ShopLens) vs its own pool of {os.cpu_count()} threads, model time excluded (ms), "
+             "alternating blocks of 10 searches per kind", "",
+             "| products | kind | pool p50 | pool p95 | one p50 | one p95 | p95 one / pool |", "|---|---|---|---|---|---|---|"]  # fmt: skip
+    for n, timings in sorted(sizes.items()):
+        for kind in ("text", "filtered", "photo", "filters only"):
+            pool, one = timings[f"{kind}|pool"], timings[f"{kind}|one"]
+            lines.append(f"| {n:,} | {kind} | {ms(pool, 50):.1f} | {ms(pool, 95):.1f} | {ms(one, 50):.1f} | {ms(one, 95):.1f} | "
+                         f"{ms(one, 95) / ms(pool, 95):.2f} |")  # fmt: skip
+    return "\n".join(lines)
 
 
 def words(rng: np.random.Generator) -> str:
@@ -389,7 +438,17 @@ def main() -> None:
     parser.add_argument("--build", type=int, help=argparse.SUPPRESS)  # child process: build one size
     parser.add_argument("--first-start", type=int, help=argparse.SUPPRESS)  # child process: first start of one size
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)  # child process: serve one size
+    parser.add_argument("--blas", action="store_true", help="BLAS on one thread vs its own pool, on built sizes")
+    parser.add_argument("--blas-size", type=int, help=argparse.SUPPRESS)  # child process: that comparison at one size
     args = parser.parse_args()
+    if args.blas_size:
+        print(json.dumps(blas_side_by_side(args.blas_size, args.vectors, args.queries)))
+        return
+    if args.blas:
+        sizes = [n for n in args.products if (settings_for(n, args.vectors).data_dir / "built.json").is_file()]
+        print(blas_table({n: run_child("--blas-size", str(n), "--vectors", args.vectors, "--queries", str(args.queries))
+                          for n in sizes}))  # fmt: skip
+        return
     if args.build:
         print(json.dumps(build(args.build, args.vectors)))
         return

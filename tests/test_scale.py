@@ -15,6 +15,8 @@ import threading
 
 import numpy as np
 import pytest
+import torch
+from threadpoolctl import threadpool_info, threadpool_limits
 
 from engine.catalogue.products import Product, load_catalogue
 from engine.catalogue.store import CatalogueVersion, ContentVersion, ProductStore
@@ -103,6 +105,19 @@ def test_without_clip_a_vector_only_search_falls_back_to_the_words(make_settings
     words = engine.search(Query(text="red special shoe", mode="lexical"))
     vector = engine.search(Query(text="red special shoe", mode="vector"))
     assert vector.hits and [h.product.id for h in vector.hits] == [h.product.id for h in words.hits]
+
+
+def blas_threads() -> list[int]:
+    return [info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"]
+
+
+def test_a_search_engine_keeps_numpys_blas_on_the_calling_thread_and_leaves_torch_alone(make_settings):
+    torch_threads = torch.get_num_threads()
+    with threadpool_limits(limits=2, user_api="blas"):  # BLAS's own pool, as a process starts with
+        assert blas_threads() and set(blas_threads()) == {2}
+        SearchEngine(make_settings(), embedder=None, store=None, speech=None)
+        assert set(blas_threads()) == {1}  # its threads would spin beside Chroma and the models
+    assert torch.get_num_threads() == torch_threads
 
 
 def test_a_filters_only_browse_never_sorts_the_catalogue(make_settings, monkeypatch):

@@ -37,6 +37,7 @@ from engine.catalogue.products import Product
 from engine.catalogue.store import CatalogueVersion, ProductStore
 from engine.errors import InvalidInputError
 from engine.models.clip import ClipEmbedder
+from engine.models.devices import one_blas_thread
 from engine.models.speech import SpeechRecognizer
 from engine.search.candidates import CANDIDATES, RESULT_POOL, CandidateGatherer
 from engine.search.fusion import LEXICAL_WEIGHT, WEIGHTS, Candidate, compose, fuse, unit
@@ -91,6 +92,7 @@ class SearchEngine:
         self._review_columns: tuple[tuple[int, int], np.ndarray, np.ndarray] | None = None
         self._workers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="shoplens-search")  # shared, bounded
         self.candidates = CandidateGatherer(store, self._workers)
+        one_blas_thread()  # the workers' numpy work is small: BLAS's own threads would only spin (see there)
 
     def _embed_text(self, text: str) -> np.ndarray:
         vector = self.embedder.embed_texts([text])[0]

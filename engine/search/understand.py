@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
+from functools import cache
 
 CJK = r"\u3400-\u9fff"
 
@@ -237,24 +238,35 @@ def _take_negations(text: str, result: Understood) -> str:
 def _take_words(text: str, table: dict[str, tuple[str, ...]], allowed: set[str] | None, result: Understood,
                 attribute: str, short_needs_suffix: bool = False) -> str:  # fmt: skip
     found: list[str] = []
+    lowered = text.lower()
     for name, words in table.items():
         if allowed is not None and name not in allowed:
             continue
         for word in sorted(words, key=len, reverse=True):
-            if re.match(rf"[{CJK}]", word):
-                # one-character colours only with 色/的 after them, so 红茶 is not "red tea"
-                pattern = rf"{word}(?=[色的])的?" if len(word) == 1 and short_needs_suffix else rf"{word}(?:的)?"
-            else:
-                pattern = rf"\b{word}\b"
-            match = re.search(pattern, text, re.I)
+            if word not in lowered:  # most words are not there: skip the regular expression
+                continue
+            match = _word_pattern(word, short_needs_suffix).search(text)
             if match:
                 found.append(name)
                 result.phrases.append(match.group())
                 result.sources[f"{KEY_PREFIX[attribute]}:{name}"] = match.group()
                 text = text[: match.start()] + " " + text[match.end() :]
+                lowered = text.lower()
                 break
     setattr(result, attribute, tuple(found))
     return text
+
+
+@cache  # the tables' words: a few hundred patterns at most
+def _word_pattern(word: str, short_needs_suffix: bool) -> re.Pattern[str]:
+    """Where ``word`` (lower case) stands as a word in a text: whole English words; a Chinese word
+    with an optional 的, and with ``short_needs_suffix`` a one-character colour only before 色 or
+    的, so 红茶 is not "red tea"."""
+    if re.match(rf"[{CJK}]", word):
+        pattern = rf"{word}(?=[色的])的?" if len(word) == 1 and short_needs_suffix else rf"{word}(?:的)?"
+    else:
+        pattern = rf"\b{re.escape(word)}\b"
+    return re.compile(pattern, re.I)
 
 
 def _tidy(text: str) -> str:
