@@ -34,7 +34,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from engine.catalogue.products import Product  # noqa: E402
-from engine.catalogue.store import ContentVersion, ProductStore, VectorMatch  # noqa: E402
+from engine.catalogue.records import ContentVersion, VectorMatch  # noqa: E402
+from engine.catalogue.store import ProductStore  # noqa: E402
 from engine.models.clip import VectorSpace  # noqa: E402
 from engine.settings import PROJECT_ROOT, Settings  # noqa: E402
 from engine.shoppers.events import EventStore  # noqa: E402

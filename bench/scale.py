@@ -49,9 +49,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from engine.catalogue import store as store_module  # noqa: E402
+from engine.catalogue import chroma  # noqa: E402
 from engine.catalogue.products import Product  # noqa: E402
-from engine.catalogue.store import ContentVersion, ProductStore  # noqa: E402
+from engine.catalogue.records import ContentVersion  # noqa: E402
+from engine.catalogue.store import ProductStore  # noqa: E402
 from engine.models.clip import VectorSpace  # noqa: E402
 from engine.search.engine import SearchEngine  # noqa: E402
 from engine.search.snapshot import PRODUCTS, VECTORS  # noqa: E402
@@ -219,7 +220,7 @@ def serve(size: int, vectors: str, queries: int) -> dict:
     report.update(latencies(engine, shop, queries))
     report["for_you"] = for_you(settings, engine, store, embedder, queries)
     report["rss_serving_mb"], report["peak_rss_mb"] = current_rss_mb(), peak_rss_mb()
-    store_module.RETIRE_SECONDS = 0  # no search is in flight: a client replaced for another ef is closed at once
+    chroma.RETIRE_SECONDS = 0  # no search is in flight: a client replaced for another ef is closed at once
     report["recall"] = recall(store, shop, settings)
     return report
 

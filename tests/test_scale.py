@@ -19,7 +19,8 @@ import torch
 from threadpoolctl import threadpool_info, threadpool_limits
 
 from engine.catalogue.products import Product, load_catalogue
-from engine.catalogue.store import CatalogueVersion, ContentVersion, ProductStore
+from engine.catalogue.records import CatalogueVersion, ContentVersion
+from engine.catalogue.store import ProductStore
 from engine.models.clip import VectorSpace
 from engine.search import candidates as candidates_module
 from engine.search.engine import RESULT_POOL, SearchEngine
@@ -368,11 +369,11 @@ def test_a_layout_1_index_is_read_as_it_is_and_moved_apart_by_the_first_write(ma
     store._client.delete_collection(store.image_collection)  # what an index written before two collections looks like
     store._images = None
     images, texts = unit_rows(len(products), 1), unit_rows(len(products), 2)
-    from engine.catalogue.store import _metadata, record_id
+    from engine.catalogue.records import record_id, record_metadata
 
     for kind, vectors in (("image", images), ("text", texts)):
         store._collection.upsert(ids=[record_id(p.id, kind) for p in products], embeddings=vectors,
-                                 metadatas=[_metadata(p, kind, ContentVersion("h")) for p in products],
+                                 metadatas=[record_metadata(p, kind, ContentVersion("h")) for p in products],
                                  documents=[p.model_dump_json() for p in products])  # fmt: skip
     old = ProductStore(settings, SPACE)
     assert old._images is None and len(old.catalogue()) == len(products) and old.count() == len(products)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from engine.catalogue.images import load_image
-from engine.catalogue.store import ContentVersion
+from engine.catalogue.records import ContentVersion
 from engine.errors import InvalidInputError, NoSpeechError
 from engine.search.fusion import WEIGHTS, Candidate, compose, unit
 from engine.service import ShopLens

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from engine.catalogue.products import ImageStamp, load_catalogue
-from engine.catalogue.store import ContentVersion, ProductStore, record_id
+from engine.catalogue.records import ContentVersion, record_id
+from engine.catalogue.store import ProductStore
 from engine.errors import IndexMismatchError, StoreUnavailableError
 from engine.models.clip import VectorSpace
 

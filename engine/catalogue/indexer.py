@@ -24,7 +24,8 @@ from tqdm import tqdm
 
 from engine.catalogue.images import load_image
 from engine.catalogue.products import Catalogue, ImageStamp, Product, RowProblem
-from engine.catalogue.store import ContentVersion, ProductStore
+from engine.catalogue.records import ContentVersion
+from engine.catalogue.store import ProductStore
 from engine.errors import InvalidInputError
 from engine.models.clip import ClipEmbedder
 from engine.settings import Settings

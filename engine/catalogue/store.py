@@ -8,7 +8,9 @@ filter costs time in proportion to the records it matches, so filtering on the k
 search grow with the catalogue. Both records carry the product's content hash, its image file's
 digest, size and mtime (so an unchanged image is not read again to hash it), and the fields filters
 use. The text collection's metadata records the vector space (model and dimension; opening it with
-another space is refused, never mixed) and the catalogue version (:class:`CatalogueVersion`).
+another space is refused, never mixed) and the catalogue version (:class:`CatalogueVersion`). What
+the records hold is in :mod:`engine.catalogue.records`; how the client connects, in
+:mod:`engine.catalogue.chroma`.
 
 Layout 1 (both kinds in the one collection) is still read as it is, and moved apart by the first
 write, which only an indexer holding the writer lock makes.
@@ -17,18 +19,28 @@ write, which only an indexer holding the writer lock makes.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlparse
 
 import numpy as np
 
+from engine.catalogue import chroma
 from engine.catalogue.products import ImageStamp, Product
-from engine.errors import IndexMismatchError, StoreUnavailableError
+from engine.catalogue.records import (
+    CatalogueVersion,
+    ContentVersion,
+    Inventory,
+    VectorMatch,
+    content_version,
+    image_metadata,
+    product_of_record,
+    record_id,
+    record_metadata,
+)
+from engine.errors import IndexMismatchError
 from engine.models.clip import VectorSpace
 from engine.settings import Settings
 from engine.types import KINDS, Kind
@@ -40,59 +52,6 @@ PAGE = 2000  # records per write call
 READ_PAGE = 5000  # records per read call
 VERSION_KEY = "shoplens_version"
 IMAGE_SUFFIX = "-image"
-RETIRE_SECONDS = 60.0  # a replaced embedded client is closed this long after, when no search still uses it
-
-
-def record_id(product_id: str, kind: Kind) -> str:
-    return f"{product_id}#{kind}"
-
-
-def _product_id(record: str) -> str:
-    return record.rsplit("#", 1)[0]
-
-
-@dataclass(frozen=True)
-class ContentVersion:
-    """What the index holds of a product's content: the hash that decides re-embedding, and the image's stamp."""
-
-    content_hash: str
-    image: ImageStamp | None = None  # None for records written before image stamps were kept
-
-
-@dataclass(frozen=True)
-class VectorMatch:
-    product_id: str
-    similarity: float  # cosine similarity, 1 - Chroma's cosine distance
-
-
-@dataclass(frozen=True)
-class CatalogueVersion:
-    """Which catalogue the index holds: its collection and a number every write session moves on.
-
-    The number works as a sequence lock: a writer makes it odd before its first change and even
-    again when it is done, so a reader that saw the same even number before and after reading knows
-    it read one whole catalogue. A rebuilt index is a new collection, so its numbers never collide
-    with the old one's.
-    """
-
-    collection: str  # the text collection's id
-    number: int
-
-    @property
-    def settled(self) -> bool:
-        """No writer was at work when this was read."""
-        return self.number % 2 == 0
-
-    def __str__(self) -> str:
-        return f"{self.collection[:8]}/{self.number}"
-
-
-@dataclass
-class Inventory:
-    """What the index holds, read in one pass over each collection's metadata."""
-
-    versions: dict[str, ContentVersion]  # products whose image and text records agree
-    stored: set[str]  # every product with at least one record
 
 
 @dataclass
@@ -100,43 +59,6 @@ class _Session:
     found: int  # the version number when the session began (odd: a writer before it was stopped)
     marked: bool = False  # whether this session has made the number odd
     written: list[int] = field(default_factory=list)
-
-
-def _client(settings: Settings, generation: int = 0):
-    """A Chroma client. ``generation`` > 0 opens a fresh embedded system on the same folder.
-
-    Chroma shares one embedded system per path string within a process, and that system's vector
-    index does not see what another process writes; spelling the same folder differently
-    (``path/.``, ``path/./.``) is how a process gets a system that reads the files again.
-    """
-    import chromadb
-    from chromadb.config import Settings as ChromaSettings
-
-    chroma_settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
-    if not settings.chroma_url:
-        settings.chroma_path.mkdir(parents=True, exist_ok=True)
-        path = os.path.join(str(settings.chroma_path), *(["."] * generation))
-        return chromadb.PersistentClient(path=path, settings=chroma_settings)
-    url = urlparse(settings.chroma_url if "://" in settings.chroma_url else f"http://{settings.chroma_url}")
-    try:
-        client = chromadb.HttpClient(
-            host=url.hostname or "localhost", port=url.port or (443 if url.scheme == "https" else 8000),
-            ssl=url.scheme == "https", settings=chroma_settings,
-        )  # fmt: skip
-        client.heartbeat()
-        return client
-    except Exception as error:
-        raise StoreUnavailableError(
-            f"Cannot reach the Chroma server at {settings.chroma_url} ({type(error).__name__}). "
-            "Start it with `chroma run --path data/chroma` or unset SHOPLENS_CHROMA_URL to use the embedded store."
-        ) from error
-
-
-def _retire(client) -> None:
-    """Close a replaced client later: searches that began before the swap may still be using it."""
-    timer = threading.Timer(RETIRE_SECONDS, client.close)
-    timer.daemon = True
-    timer.start()
 
 
 class ProductStore:
@@ -147,7 +69,7 @@ class ProductStore:
         index is read as it is (products, their stored vectors), and nothing can be written."""
         self.settings = settings
         self.space = space
-        self._client = _client(settings)
+        self._client = chroma.connect(settings)
         self._generation = 0
         self._lock = threading.RLock()  # one write session, or one re-open, at a time
         self._session: _Session | None = None
@@ -289,9 +211,9 @@ class ProductStore:
         """A fresh embedded client that reads the files as they are now; the old one is closed later."""
         retired = self._client
         self._generation += 1
-        self._client = _client(self.settings, self._generation)
+        self._client = chroma.connect(self.settings, self._generation)
         self._collection, self._images = self._open_collections()
-        _retire(retired)
+        chroma.retire(retired)
         log.info("re-opened the index at %s to see another process's changes", self.where)
 
     # --- writing --------------------------------------------------------------------------------
@@ -365,7 +287,7 @@ class ProductStore:
             for kind, vectors in (("image", image_vectors), ("text", text_vectors)):
                 self._collection_of(kind).upsert(
                     ids=[record_id(p.id, kind) for p in products], embeddings=np.asarray(vectors, np.float32),
-                    metadatas=[_metadata(p, kind, v) for p, v in zip(products, versions)],
+                    metadatas=[record_metadata(p, kind, v) for p, v in zip(products, versions)],
                     documents=[p.model_dump_json() for p in products] if kind == "text" else None,
                 )  # fmt: skip
 
@@ -377,7 +299,7 @@ class ProductStore:
             self._changing()
             for kind in KINDS:
                 ids = [record_id(pid, kind) for pid in stamps]
-                metadatas = [_image_metadata(stamp) for stamp in stamps.values()]
+                metadatas = [image_metadata(stamp) for stamp in stamps.values()]
                 for start in range(0, len(ids), PAGE):
                     self._collection_of(kind).update(ids=ids[start : start + PAGE], metadatas=metadatas[start : start + PAGE])
 
@@ -418,9 +340,9 @@ class ProductStore:
         seen: dict[str, dict[str, dict[str, Any]]] = {}
         for collection in self._collections():
             for record, metadata in self._records(collection, include=["metadatas"]):
-                seen.setdefault(_product_id(record), {})[metadata.get("kind") or record.rsplit("#", 1)[1]] = metadata
+                seen.setdefault(product_of_record(record), {})[metadata.get("kind") or record.rsplit("#", 1)[1]] = metadata
         versions = {
-            pid: _version(kinds["text"])
+            pid: content_version(kinds["text"])
             for pid, kinds in seen.items()
             if "text" in kinds and "image" in kinds and kinds["image"]["hash"] == kinds["text"]["hash"]
         }
@@ -432,7 +354,7 @@ class ProductStore:
 
     def stored_product_ids(self) -> set[str]:
         """Every product with at least one record (complete or not)."""
-        return {_product_id(record) for collection in self._collections() for record, _ in self._records(collection, [])}
+        return {product_of_record(record) for collection in self._collections() for record, _ in self._records(collection, [])}
 
     def categories(self) -> list[str]:
         """Distinct categories in the index, sorted."""
@@ -484,7 +406,7 @@ class ProductStore:
             query_embeddings=[np.asarray(vector, dtype=np.float32)], n_results=max(1, n), where=condition,
             ids=[record_id(pid, kind) for pid in among] if among is not None else None, include=["distances"],
         )  # fmt: skip
-        return [VectorMatch(_product_id(rid), 1.0 - float(distance))
+        return [VectorMatch(product_of_record(rid), 1.0 - float(distance))
                 for rid, distance in zip(result["ids"][0], result["distances"][0])]  # fmt: skip
 
     def vectors(self, product_ids: Sequence[str], kind: Kind) -> dict[str, np.ndarray]:
@@ -500,35 +422,14 @@ class ProductStore:
                 continue
             got = collection.get(ids=ids, include=["embeddings"])
             for rid, vector in zip(got["ids"], got["embeddings"]):
-                found[(_product_id(rid), kind)] = np.asarray(vector, dtype=np.float32)
+                found[(product_of_record(rid), kind)] = np.asarray(vector, dtype=np.float32)
         return found
 
     def products(self, product_ids: Sequence[str]) -> dict[str, Product]:
         if not product_ids or self._collection is None:
             return {}
         got = self._collection.get(ids=[record_id(pid, "text") for pid in product_ids], include=["documents"])
-        return {_product_id(rid): Product.model_validate_json(doc) for rid, doc in zip(got["ids"], got["documents"])}
-
-
-def _metadata(product: Product, kind: Kind, version: ContentVersion) -> dict[str, Any]:
-    return {
-        "product_id": product.id, "kind": kind, "hash": version.content_hash, "category": product.category,
-        "price": float(product.price), "rating": float(product.rating if product.rating is not None else -1),
-        "colour": product.colour, "brand": product.brand, **_image_metadata(version.image),
-    }  # fmt: skip
-
-
-def _image_metadata(stamp: ImageStamp | None) -> dict[str, Any]:
-    if stamp is None:
-        return {}
-    return {"image_digest": stamp.digest, "image_size": stamp.size, "image_mtime_ns": stamp.mtime_ns}
-
-
-def _version(metadata: dict[str, Any]) -> ContentVersion:
-    if "image_digest" not in metadata:
-        return ContentVersion(metadata["hash"])
-    stamp = ImageStamp(metadata["image_digest"], metadata["image_size"], metadata["image_mtime_ns"])
-    return ContentVersion(metadata["hash"], stamp)
+        return {product_of_record(rid): Product.model_validate_json(doc) for rid, doc in zip(got["ids"], got["documents"])}
 
 
 def _and(conditions: list[dict[str, Any]]) -> dict[str, Any]:

@@ -16,7 +16,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from engine.catalogue.store import ProductStore, VectorMatch
+from engine.catalogue.records import VectorMatch
+from engine.catalogue.store import ProductStore
 from engine.search.fusion import Candidate
 from engine.search.lexical import LexicalIndex, best_positions, top_k
 from engine.search.snapshot import Snapshot

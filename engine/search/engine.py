@@ -15,7 +15,7 @@ vector candidates rather than inside Chroma (:mod:`engine.search.candidates`).
 
 When another process (``python -m engine.index``) changes the index, a serving engine notices within
 ``SHOPLENS_INDEX_POLL_SECONDS`` (one metadata read, no scan) and reads the new catalogue in the
-background; searches keep the snapshot they started with.
+background (:mod:`engine.search.reader`); searches keep the snapshot they started with.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from PIL import Image
 
 from engine.catalogue.images import load_image
 from engine.catalogue.products import Product
-from engine.catalogue.store import CatalogueVersion, ProductStore
+from engine.catalogue.store import ProductStore
 from engine.errors import InvalidInputError
 from engine.models.clip import ClipEmbedder
 from engine.models.devices import one_blas_thread
@@ -42,10 +42,10 @@ from engine.models.speech import SpeechRecognizer
 from engine.search.candidates import CANDIDATES, RESULT_POOL, CandidateGatherer
 from engine.search.fusion import LEXICAL_WEIGHT, WEIGHTS, Candidate, compose, fuse, unit
 from engine.search.lexical import tokenize
+from engine.search.reader import SnapshotReader
 from engine.search.snapshot import SavedIndexes, Snapshot
 from engine.search.synonyms import Expanded, Expansion
 from engine.search.understand import understand
-from engine.search.vectors import VectorTable
 from engine.settings import Settings
 from engine.types import KINDS, Constraints, Filters, Hit, Query, SearchResult
 
@@ -83,6 +83,7 @@ class SearchEngine:
         self._checked_at = 0.0  # when the index's version was last looked at
         self._refreshing = threading.Lock()  # held while a background refresh runs
         self.saved = SavedIndexes(settings.data_dir / "lexical", settings.collection)
+        self.reader = SnapshotReader(store, self.saved)
         self.on_index_change: list[Callable[[], None]] = []  # called after another process's change was picked up
         self.text_vector = lru_cache(maxsize=TEXT_VECTOR_CACHE)(self._embed_text)
         # product id -> stats with .stars, .score; the callable returns None while reviews are still being analysed
@@ -134,59 +135,7 @@ class SearchEngine:
         return self._sequence
 
     def _build(self) -> Snapshot:
-        """The index as it is now: products, BM25 and vectors loaded when saved for this version, else read
-        (the products in one pass) and saved.
-
-        The index's version is read before and after the products: when both agree and no writer was at
-        work, the products are exactly that version, and its BM25 and vectors may be saved and loaded
-        under it. Products saved for the version read first are that version whatever a writer does next.
-        """
-        before = self.store.follow()
-        saved = self._saved_products(before)
-        products = saved if saved is not None else self.store.catalogue()
-        whole = saved is not None or (before is not None and before.settled and self.store.catalogue_version() == before)
-        settled = before if whole else None
-        if settled is not None and saved is None and products:
-            self.saved.save_products(settled, products)
-        return Snapshot.build(products, self._next_version(), catalogue=self.catalogue_path,
-                              lexical=self.saved.lexicon(settled), read_at=before or CatalogueVersion("", 0),
-                              vectors=self._vector_table(products, settled))  # fmt: skip
-
-    def _saved_products(self, version: CatalogueVersion | None) -> list[Product] | None:
-        """The products saved for ``version`` when it is settled and the store holds as many (a cheap check
-        that the store was not replaced behind the version marker's back), else None."""
-        if version is None or not version.settled:
-            return None
-        products = self.saved.load_products(version)
-        if products is not None and len(products) != self.store.catalogue_size():
-            log.warning("ignoring the saved products of index version %s: the store holds a different number", version)
-            return None
-        return products
-
-    def _vector_table(self, products: list[Product], version: CatalogueVersion | None) -> VectorTable | None:
-        """The products' vectors: loaded when saved for ``version``, else read from the store (and saved
-        when the version still stands after the read).
-
-        A snapshot taken while a writer works (``version`` None: the app indexing its own catalogue
-        batch by batch) copies the rows of products whose record is unchanged from the snapshot before
-        and reads only the rest; the settled snapshot at the end reads them all.
-        """
-        if self.store.space is None:
-            return None
-        ids, dim = sorted(p.id for p in products), self.store.space.dim
-        table = self.saved.load_vectors(version, ids, dim) if version is not None else None
-        if table is not None:
-            return table
-        earlier = self._snapshot
-        reuse = None
-        if version is None and earlier is not None and earlier.vectors is not None:
-            now = {p.id: p for p in products}
-            reuse = (earlier.vectors, lambda pid: earlier.by_id.get(pid) == now[pid])
-        table = VectorTable.read(ids, dim, self.store.record_vectors, reuse)
-        if version is not None and ids and self.store.catalogue_version() == version:
-            self.saved.save_vectors(version, table)
-            table = self.saved.load_vectors(version, ids, dim) or table  # memory-mapped: pages in what searches touch
-        return table
+        return self.reader.read(self._next_version(), self.catalogue_path, earlier=self._snapshot)
 
     def _watch(self, snapshot: Snapshot) -> None:
         """At most every ``index_poll_seconds``, one metadata read; a new settled version is read in the background."""

@@ -24,7 +24,7 @@ from pathlib import Path
 from pydantic import TypeAdapter
 
 from engine.catalogue.products import Product
-from engine.catalogue.store import CatalogueVersion
+from engine.catalogue.records import CatalogueVersion
 from engine.search.facets import FacetColumns
 from engine.search.lexical import LexicalIndex
 from engine.search.spelling import SpellingCorrector
