@@ -21,7 +21,9 @@ a small JPEG (a few ms), as a real one would.
 
 Each size is built and then served by fresh processes, so each figure is that size's own. Per
 size: build time, first snapshot (products and vectors read from Chroma, BM25 built, all three saved) and a
-restart (products, BM25 and vectors loaded from disk); p50/p95 of text, filtered, photo and filters-only searches, BM25 alone,
+restart (products, BM25 and vectors loaded from disk); p50/p95 of text, filtered, photo and filters-only searches
+(in blocks alternating with the same searches on the 332-product store, opened in the same process, so
+both sides of the p95 ratio share this machine's slow spells; RSS includes that small store), BM25 alone,
 "For you" (ShopLens.personal.for_you, warm shoppers); RSS while serving (now, from
 ``/proc/self/status``; peak, from ``getrusage``); recall@10 of Chroma's HNSW against an exact numpy
 scan for 100 queries at several ef_search values. Prints Markdown tables; nothing is asserted.
@@ -207,7 +209,8 @@ def first_start(size: int, vectors: str) -> dict:
 
 
 def serve(size: int, vectors: str, queries: int) -> dict:
-    """Open the built store as a restarted app would (products, BM25 and vectors loaded) and time every kind of search."""
+    """Open the built store as a restarted app would (products, BM25 and vectors loaded) and time every kind of
+    search, in blocks that alternate with the same searches on the 332-product store opened beside it."""
     settings, shop = settings_for(size, vectors), Shop(size, vectors)
     embedder = InstantEmbedder(shop)
     report: dict = {"size": size}
@@ -217,7 +220,13 @@ def serve(size: int, vectors: str, queries: int) -> dict:
     engine.refresh()
     report["warm_start_s"] = time.perf_counter() - clock
     report["rss_started_mb"] = current_rss_mb()
-    report.update(latencies(engine, shop, queries))
+    timers = {size: Searches(engine, shop)}
+    if size != BASELINE and (settings_for(BASELINE, vectors).data_dir / "built.json").is_file():
+        timers[BASELINE] = Searches.open(BASELINE, vectors)
+    alternate(list(timers.values()), queries)
+    report.update(timers[size].timings)
+    if BASELINE in timers:
+        report["baseline"] = timers[BASELINE].timings
     report["for_you"] = for_you(settings, engine, store, embedder, queries)
     report["rss_serving_mb"], report["peak_rss_mb"] = current_rss_mb(), peak_rss_mb()
     chroma.RETIRE_SECONDS = 0  # no search is in flight: a client replaced for another ef is closed at once
@@ -225,26 +234,47 @@ def serve(size: int, vectors: str, queries: int) -> dict:
     return report
 
 
-def latencies(engine: SearchEngine, shop: Shop, count: int) -> dict[str, list[float]]:
-    """Seconds per search of each kind, model time excluded (the stand-in embedder costs nothing)."""
-    rng = np.random.default_rng(11)
-    kinds = query_kinds(rng)
-    timings: dict[str, list[float]] = {kind: [] for kind in [*kinds, "bm25"]}
-    for _ in range(5):  # warm-up: caches, lazily loaded index files
-        engine.search(Query(text=words(rng)))
-    for _ in range(count):
-        for kind, make in kinds.items():
+class Searches:
+    """Times searches of every kind on one engine, model time excluded (the stand-in embedder costs nothing)."""
+
+    def __init__(self, engine: SearchEngine, shop: Shop) -> None:
+        self.engine, self.shop = engine, shop
+        self.rng = np.random.default_rng(11)
+        self.kinds = query_kinds(self.rng)
+        self.timings: dict[str, list[float]] = {kind: [] for kind in [*self.kinds, "bm25"]}
+        for _ in range(5):  # warm-up: caches, lazily loaded index files
+            engine.search(Query(text=words(self.rng)))
+
+    @classmethod
+    def open(cls, size: int, vectors: str) -> Searches:
+        settings, shop = settings_for(size, vectors), Shop(size, vectors)
+        embedder = InstantEmbedder(shop)
+        engine = SearchEngine(settings, embedder, ProductStore(settings, embedder.space), speech=None)
+        engine.refresh()
+        return cls(engine, shop)
+
+    def round(self) -> None:
+        """One search of each kind, and BM25 alone."""
+        for kind, make in self.kinds.items():
             query = make()
-            embedder = engine.embedder
-            embedder.photo = shop.photo_vector(rng)
+            self.engine.embedder.photo = self.shop.photo_vector(self.rng)
             clock = time.perf_counter()
-            result = engine.search(query)
-            timings[kind].append(time.perf_counter() - clock - result.timings.get("embedding", 0.0))
-        text = words(rng)
+            result = self.engine.search(query)
+            self.timings[kind].append(time.perf_counter() - clock - result.timings.get("embedding", 0.0))
+        text = words(self.rng)
         clock = time.perf_counter()
-        engine.snapshot.lexical.best(text, 100)
-        timings["bm25"].append(time.perf_counter() - clock)
-    return timings
+        self.engine.snapshot.lexical.best(text, 100)
+        self.timings["bm25"].append(time.perf_counter() - clock)
+
+
+def alternate(timers: list[Searches], rounds: int, block: int = 10) -> None:
+    """``rounds`` rounds on each, in blocks of ``block`` taking turns (who goes first alternates too), so a
+    slow spell of this shared machine falls on both sides of a ratio alike."""
+    for start in range(0, rounds, block):
+        order = timers if (start // block) % 2 == 0 else timers[::-1]
+        for timer in order:
+            for _ in range(min(block, rounds - start)):
+                timer.round()
 
 
 def query_kinds(rng: np.random.Generator) -> dict[str, Callable[[], Query]]:
@@ -260,27 +290,15 @@ def blas_side_by_side(size: int, vectors: str, queries: int) -> dict[str, list[f
     """Seconds per search of each kind with BLAS on one thread and on its own pool, in alternating blocks."""
     from threadpoolctl import threadpool_limits
 
-    settings, shop = settings_for(size, vectors), Shop(size, vectors)
-    embedder = InstantEmbedder(shop)
-    engine = SearchEngine(settings, embedder, ProductStore(settings, embedder.space), speech=None)  # BLAS: one thread
-    engine.refresh()
-    rng = np.random.default_rng(11)
-    kinds = query_kinds(rng)
-    for _ in range(5):
-        engine.search(Query(text=words(rng)))
-    timings: dict[str, list[float]] = {}
-    for _ in range(max(1, queries // 10)):
-        for arm, threads in (("pool", os.cpu_count()), ("one", 1)):
-            with threadpool_limits(limits=threads, user_api="blas"):
-                for _ in range(10):
-                    for kind, make in kinds.items():
-                        query = make()
-                        embedder.photo = shop.photo_vector(rng)
-                        clock = time.perf_counter()
-                        result = engine.search(query)
-                        seconds = time.perf_counter() - clock - result.timings.get("embedding", 0.0)
-                        timings.setdefault(f"{kind}|{arm}", []).append(seconds)
-    return timings
+    one = Searches.open(size, vectors)  # the engine puts BLAS on one thread
+    pool = Searches(one.engine, one.shop)
+    for start in range(0, queries, 10):
+        with threadpool_limits(limits=os.cpu_count(), user_api="blas"):
+            for _ in range(min(10, queries - start)):
+                pool.round()
+        for _ in range(min(10, queries - start)):
+            one.round()
+    return {f"{kind}|{arm}": timer.timings[kind] for arm, timer in (("one", one), ("pool", pool)) for kind in timer.kinds}
 
 
 def blas_table(sizes: dict[int, dict[str, list[float]]]) -> str:
@@ -405,13 +423,15 @@ def tables(built: dict[int, dict], served: dict[int, dict]) -> str:
                      f"{s['rss_started_mb']:.0f} | {s['rss_serving_mb']:.0f} | {s['peak_rss_mb']:.0f} | {b['disk_mb']:.0f} | "
                      f"{b.get('products_disk_mb', 0):.0f} | {b['bm25_disk_mb']:.1f} | {b.get('vectors_disk_mb', 0):.0f} |")  # fmt: skip
     kinds = ["text", "filtered", "photo", "filters only", "bm25", "for_you"]
-    lines += ["", "Latency, model time excluded (ms); ratio = p95 / p95 at 332 products", "",
+    lines += ["", "Latency, model time excluded (ms); ratio = p95 / p95 of the 332-product store timed beside it in the same process, "
+              "in alternating blocks of 10 rounds (its own row is its own run)", "",
               "| products | " + " | ".join(f"{k} p50 | {k} p95" for k in kinds) + " | p95 ratio (text, filtered, photo) | filtered p50 / text p50 |",
               "|---|" + "---|---|" * len(kinds) + "---|---|"]  # fmt: skip
     for n in sizes:
         s = served[n]
         cells = " | ".join(f"{ms(s[k], 50):.1f} | {ms(s[k], 95):.1f}" for k in kinds)
-        ratio = ", ".join(f"{ms(s[k], 95) / ms(base[k], 95):.2f}" for k in ("text", "filtered", "photo")) if base else "-"
+        paired = s.get("baseline", base)  # the 332 store timed beside this size, in alternating blocks
+        ratio = ", ".join(f"{ms(s[k], 95) / ms(paired[k], 95):.2f}" for k in ("text", "filtered", "photo")) if paired else "-"
         lines.append(f"| {n:,} | {cells} | {ratio} | {ms(s['filtered'], 50) / ms(s['text'], 50):.2f} |")
     lines += ["", "recall@10 of Chroma's HNSW against an exact scan (100 queries: 50 photo-like on image vectors, "
               "50 text-like on text vectors); `10` = asking for 10, `100` = asking for 100 as the engine does", "",
