@@ -230,7 +230,8 @@ def serve(size: int, vectors: str, queries: int) -> dict:
     report["for_you"] = for_you(settings, engine, store, embedder, queries)
     report["rss_serving_mb"], report["peak_rss_mb"] = current_rss_mb(), peak_rss_mb()
     chroma.RETIRE_SECONDS = 0  # no search is in flight: a client replaced for another ef is closed at once
-    report["recall"] = recall(store, shop, settings)
+    report["hnsw"] = store.hnsw  # the graph this size was built with, and the ef_search it was served at
+    report["recall"] = recall(store, shop)
     return report
 
 
@@ -356,9 +357,10 @@ def for_you(settings: Settings, engine: SearchEngine, store: ProductStore, embed
     return timings
 
 
-def recall(store: ProductStore, shop: Shop, settings: Settings) -> dict[str, dict[str, float]]:
+def recall(store: ProductStore, shop: Shop) -> dict[str, dict[str, float]]:
     """recall@10 of Chroma against an exact scan, per ef_search: asking for 10, and for the engine's 100."""
     rng = np.random.default_rng(3)
+    shipped = store.hnsw["ef_search"]
     found: dict[str, dict[str, float]] = {}
     exact: dict[str, list[list[str]]] = {}
     queries = {"image": [shop.photo_vector(rng) for _ in range(RECALL_QUERIES // 2)],
@@ -371,7 +373,7 @@ def recall(store: ProductStore, shop: Shop, settings: Settings) -> dict[str, dic
             hits = [len({m.product_id for m in store.query(v, kind, depth)[:10]} & set(truth))
                     for kind, vectors in queries.items() for v, truth in zip(vectors, exact[kind])]  # fmt: skip
             found.setdefault(str(ef), {})[str(depth)] = sum(hits) / (10 * len(hits))
-    store.set_ef_search(settings.hnsw_ef_search)
+    store.set_ef_search(shipped)
     return found
 
 
@@ -435,10 +437,12 @@ def tables(built: dict[int, dict], served: dict[int, dict]) -> str:
         lines.append(f"| {n:,} | {cells} | {ratio} | {ms(s['filtered'], 50) / ms(s['text'], 50):.2f} |")
     lines += ["", "recall@10 of Chroma's HNSW against an exact scan (100 queries: 50 photo-like on image vectors, "
               "50 text-like on text vectors); `10` = asking for 10, `100` = asking for 100 as the engine does", "",
-              "| products | " + " | ".join(f"ef {ef}: 10 / 100" for ef in EF_VALUES) + " |", "|---|" + "---|" * len(EF_VALUES)]  # fmt: skip
+              "| products | HNSW M / ef_construction, ef_search served | " + " | ".join(f"ef {ef}: 10 / 100" for ef in EF_VALUES) + " |",
+              "|---|---|" + "---|" * len(EF_VALUES)]  # fmt: skip
     for n in sizes:
-        r = served[n]["recall"]
-        lines.append(f"| {n:,} | " + " | ".join(f"{r[str(ef)]['10']:.3f} / {r[str(ef)]['100']:.3f}" for ef in EF_VALUES) + " |")
+        r, hnsw = served[n]["recall"], served[n].get("hnsw", {})
+        graph = f"{hnsw.get('max_neighbors')} / {hnsw.get('ef_construction')}, {hnsw.get('ef_search')}"
+        lines.append(f"| {n:,} | {graph} | " + " | ".join(f"{r[str(ef)]['10']:.3f} / {r[str(ef)]['100']:.3f}" for ef in EF_VALUES) + " |")
     return "\n".join(lines)
 
 

@@ -67,20 +67,20 @@ class Settings(BaseSettings):
     chroma_url: str | None = Field(None, description="Chroma server URL (e.g. `http://127.0.0.1:8000`); empty = embedded.")
     collection: str = Field("shoplens_products", min_length=3, max_length=63, description="Chroma collection name.")
     hnsw_m: int = Field(
-        16, ge=4, le=128,
+        32, ge=4, le=128,
         description="HNSW links per vector (Chroma's max_neighbors) when a collection is created; more = better recall, "
         "more memory. Changing it needs `python -m engine.index --rebuild`.",
     )  # fmt: skip
     hnsw_ef_construction: int = Field(
-        100, ge=10, le=2000,
+        200, ge=10, le=2000,
         description="HNSW candidates examined while building a collection; more = better graph, slower indexing. "
         "Changing it needs `--rebuild`.",
     )  # fmt: skip
-    hnsw_ef_search: int = Field(
-        200, ge=10, le=2000,
-        description="HNSW candidates examined per query (at least the results asked for, 100 per search); 200 keeps "
-        "recall@10 above 0.95 at 100k products (`bench/scale.py`); more = better "
-        "recall, slower queries. Applied to an existing collection when it is opened.",
+    hnsw_ef_search: int | None = Field(
+        None, ge=10, le=2000,
+        description="HNSW candidates examined per query (at least the results asked for, 100 per search); more = better "
+        "recall, slower queries. Empty: 100 for a collection built with M of 32 or more, 200 for a sparser one, "
+        "either keeping recall@10 above 0.95 at 100k products (`bench/scale.py`). Applied when a collection is opened.",
     )  # fmt: skip
 
     # --- search -------------------------------------------------------------------------------

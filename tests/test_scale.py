@@ -362,6 +362,20 @@ def test_hnsw_settings_reach_the_collection_configuration(store_settings):
         assert reopened._client.get_collection(collection.name).configuration_json["hnsw"]["ef_search"] == 40
 
 
+def test_without_an_ef_search_setting_each_graph_gets_the_ef_search_its_density_needs(store_settings):
+    """ef_search follows the graph a collection was built with, not today's settings: an index built with
+    the older, sparser default keeps the wider search its recall needs until it is rebuilt."""
+    base = store_settings().collection[:50]
+    dense = ProductStore(store_settings(collection=f"{base}-dense"), SPACE)  # today's defaults
+    assert (dense.hnsw["max_neighbors"], dense.hnsw["ef_construction"], dense.hnsw["ef_search"]) == (32, 200, 100)
+    sparse = ProductStore(store_settings(collection=f"{base}-sparse", hnsw_m=16, hnsw_ef_construction=100), SPACE)
+    assert sparse.hnsw["ef_search"] == 200
+    reopened = ProductStore(store_settings(collection=f"{base}-sparse"), SPACE)
+    assert reopened.hnsw["max_neighbors"] == 16 and reopened.hnsw["ef_search"] == 200
+    chosen = ProductStore(store_settings(collection=f"{base}-sparse", hnsw_ef_search=60), SPACE)
+    assert chosen.hnsw["ef_search"] == 60  # a setting, when given, wins
+
+
 def test_a_layout_1_index_is_read_as_it_is_and_moved_apart_by_the_first_write(make_settings, catalogue_path):
     settings = make_settings()
     products = load_catalogue(catalogue_path).products
