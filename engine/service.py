@@ -17,6 +17,7 @@ from engine.catalogue.uploads import Upload, receive
 from engine.errors import InvalidInputError, ModelUnavailableError, ShopLensError
 from engine.i18n import Lang, age_text, error_text, text
 from engine.models.clip import ClipEmbedder
+from engine.models.devices import one_blas_thread
 from engine.models.hub import Reachability, prepare_downloads, whisper_cached
 from engine.models.speech import SpeechRecognizer
 from engine.pages import PageMaker
@@ -53,6 +54,7 @@ class ShopLens:
 
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or Settings()
+        one_blas_thread()  # before any worker thread computes: see there
         self.embedder = ClipEmbedder(self.settings)
         self.speech = SpeechRecognizer(self.settings)
         self._suggester: tuple[tuple[int, int], Suggester] | None = None  # per catalogue version and privacy release

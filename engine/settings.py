@@ -125,7 +125,7 @@ class Settings(BaseSettings):
     max_review_chars: int = Field(2000, ge=50, le=20000, description="Longest review text accepted.")
 
     @field_validator("clip_config_dir", "model_cache_dir", "whisper_language", "chroma_url", "host", "port", "secret_key", "admin_token",
-                     mode="before")  # fmt: skip
+                     "hnsw_ef_search", mode="before")  # fmt: skip
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value

@@ -8,6 +8,7 @@
 """
 
 import builtins
+import json
 import os
 import subprocess
 import sys
@@ -15,8 +16,6 @@ import threading
 
 import numpy as np
 import pytest
-import torch
-from threadpoolctl import threadpool_info, threadpool_limits
 
 from engine.catalogue.products import Product, load_catalogue
 from engine.catalogue.records import CatalogueVersion, ContentVersion
@@ -108,17 +107,38 @@ def test_without_clip_a_vector_only_search_falls_back_to_the_words(make_settings
     assert vector.hits and [h.product.id for h in vector.hits] == [h.product.id for h in words.hits]
 
 
-def blas_threads() -> list[int]:
+BLAS_CHECK = """
+import json, sys, torch
+from threadpoolctl import threadpool_info
+from engine.service import ShopLens
+from engine.search.engine import SearchEngine
+from engine.settings import Settings
+
+def blas():
     return [info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"]
 
+before, torch_threads = blas(), torch.get_num_threads()
+settings = Settings(_env_file=None, data_dir=sys.argv[2])
+if sys.argv[1] == "app":
+    ShopLens(settings)
+else:
+    SearchEngine(settings, embedder=None, store=None, speech=None)
+print(json.dumps({"before": before, "after": blas(), "torch": [torch_threads, torch.get_num_threads()]}))
+"""
 
-def test_a_search_engine_keeps_numpys_blas_on_the_calling_thread_and_leaves_torch_alone(make_settings):
-    torch_threads = torch.get_num_threads()
-    with threadpool_limits(limits=2, user_api="blas"):  # BLAS's own pool, as a process starts with
-        assert blas_threads() and set(blas_threads()) == {2}
-        SearchEngine(make_settings(), embedder=None, store=None, speech=None)
-        assert set(blas_threads()) == {1}  # its threads would spin beside Chroma and the models
-    assert torch.get_num_threads() == torch_threads
+
+@pytest.mark.parametrize("built", ["app", "search engine"])
+def test_the_app_and_its_search_engine_keep_numpys_blas_on_the_calling_thread_and_leave_torch_alone(built, tmp_path):
+    """In a fresh process whose BLAS starts with a pool of two threads (the limit is set once per process)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SHOPLENS_")} | {"OPENBLAS_NUM_THREADS": "2"}
+    run = subprocess.run([sys.executable, "-c", BLAS_CHECK, built.split()[0], str(tmp_path / "data")], env=env,
+                         capture_output=True, text=True, timeout=300, cwd=PROJECT_ROOT)  # fmt: skip
+    assert run.returncode == 0, run.stderr[-2000:]
+    seen = json.loads(run.stdout.strip().splitlines()[-1])
+    if not seen["before"]:
+        pytest.skip("threadpoolctl sees no BLAS library in this numpy build")
+    assert set(seen["before"]) == {2} and set(seen["after"]) == {1}  # its threads would spin beside Chroma
+    assert seen["torch"][0] == seen["torch"][1]
 
 
 def test_a_filters_only_browse_never_sorts_the_catalogue(make_settings, monkeypatch):
@@ -374,6 +394,7 @@ def test_without_an_ef_search_setting_each_graph_gets_the_ef_search_its_density_
     assert reopened.hnsw["max_neighbors"] == 16 and reopened.hnsw["ef_search"] == 200
     chosen = ProductStore(store_settings(collection=f"{base}-sparse", hnsw_ef_search=60), SPACE)
     assert chosen.hnsw["ef_search"] == 60  # a setting, when given, wins
+    assert store_settings(hnsw_ef_search=" ").hnsw_ef_search is None  # SHOPLENS_HNSW_EF_SEARCH= means unset
 
 
 def test_a_layout_1_index_is_read_as_it_is_and_moved_apart_by_the_first_write(make_settings, catalogue_path):

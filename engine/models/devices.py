@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import threading
+
 import torch
 from threadpoolctl import threadpool_limits
+
+_blas_limited = threading.Event()
+_blas_lock = threading.Lock()
 
 
 def resolve_device(requested: str) -> str:
@@ -14,12 +19,17 @@ def resolve_device(requested: str) -> str:
 
 
 def one_blas_thread() -> None:
-    """Run numpy's BLAS (OpenBLAS) on the calling thread only, for the rest of the process.
+    """Run numpy's BLAS (OpenBLAS) on the calling thread only, for the rest of the process (once: the
+    app calls it as it starts, before its worker threads compute anything).
 
     A search's numpy work is small matrix-vector products (a few thousand rows at most), made from
     several worker threads at once. OpenBLAS splits each over its own threads, which then spin
-    waiting for the next call and take the cores from Chroma and the models. Measured at 100k
-    products on 2 cores (``bench/scale.py --blas``): text p95 16.9 -> 13.9 ms, filtered 30.5 -> 23.0,
-    photo 15.6 -> 10.0, no change at 332. torch's and ONNX Runtime's own thread pools are untouched.
+    waiting for the next call and take the cores from Chroma and the models. At 100k products the
+    p95 of a filtered search fell by a third to two thirds (README, "Scaling out"; measured with
+    ``python bench/scale.py --blas``), with no change at 332. torch's and ONNX Runtime's own thread
+    pools are untouched.
     """
-    threadpool_limits(limits=1, user_api="blas")  # not a context: the limit stays until set again
+    with _blas_lock:
+        if not _blas_limited.is_set():
+            threadpool_limits(limits=1, user_api="blas")  # not a context: the limit stays
+            _blas_limited.set()

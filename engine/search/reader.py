@@ -4,7 +4,7 @@ The index's version is read before and after the products: when both agree and n
 work, the products are exactly that version, and its products, BM25 index and vector table may be
 saved and loaded under it (:class:`~engine.search.snapshot.SavedIndexes`). Products saved for the
 version read first are that version, whatever a writer does next. A restart over an unchanged index
-so reads nothing from the store but its version marker.
+so reads nothing from the store but its version marker and its count of products.
 """
 
 from __future__ import annotations
