@@ -25,8 +25,8 @@ def one_blas_thread() -> None:
     A search's numpy work is small matrix-vector products (a few thousand rows at most), made from
     several worker threads at once. OpenBLAS splits each over its own threads, which then spin
     waiting for the next call and take the cores from Chroma and the models. At 100k products the
-    p95 of a filtered search fell by a third to two thirds (README, "Scaling out"; measured with
-    ``python bench/scale.py --blas``), with no change at 332. torch's and ONNX Runtime's own thread
+    p95 of text and photo searches fell by 20-30% and of filtered ones by 15-65% in three runs
+    (README, "Scaling out"; ``python bench/scale.py --blas``), with no change at 332. torch's and ONNX Runtime's own thread
     pools are untouched.
     """
     with _blas_lock:
