@@ -4,7 +4,7 @@
     python bench/scale.py --products 332 10000 100000 1000000 --queries 200
     python bench/scale.py --blas --products 332 100000      # numpy's BLAS: one thread vs its own pool
 
-A synthetic catalogue (titles, descriptions and tags from word lists, 14 categories, 12 colours,
+A synthetic catalogue (``bench/scale_shop.py``: titles, descriptions and tags from word lists, 14 categories, 12 colours,
 lognormal prices, ratings) is written straight into a fresh embedded Chroma store through
 ``ProductStore.upsert`` in batches, with 512-dimensional unit vectors for image and text and no
 images or model: ``--vectors clustered`` (the default) draws a product's vectors around its
@@ -43,126 +43,30 @@ import shutil
 import subprocess
 import sys
 import time
-import zlib
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.scale_shop import DIM, InstantEmbedder, Shop, query_kinds, words  # noqa: E402
 from engine.catalogue import chroma  # noqa: E402
-from engine.catalogue.products import Product  # noqa: E402
 from engine.catalogue.records import ContentVersion  # noqa: E402
 from engine.catalogue.store import ProductStore  # noqa: E402
 from engine.models.clip import VectorSpace  # noqa: E402
 from engine.search.engine import SearchEngine  # noqa: E402
 from engine.search.snapshot import PRODUCTS, VECTORS  # noqa: E402
 from engine.settings import PROJECT_ROOT, Settings  # noqa: E402
-from engine.types import Query, make_filters  # noqa: E402
+from engine.types import Query  # noqa: E402
 
 BASELINE = 332  # the bundled catalogue's size
-DIM = 512
-LATENT = 64  # the subspace clustered vectors vary in
 BATCH = 1000  # products per upsert (two records each)
 EF_VALUES = (10, 20, 40, 80, 100, 200, 400)
 RECALL_QUERIES = 100
 FOR_YOU_SHOPPERS = 20
 ROOT = PROJECT_ROOT / "data" / "bench" / "scale"
-PHOTO = PROJECT_ROOT / "assets" / "examples" / "photo_red_shoe.jpg"
-
-ITEMS = {
-    "apparel": ["hoodie", "jacket", "sweater", "shirt", "dress"], "shoes": ["sneaker", "boot", "sandal", "loafer", "trainer"],
-    "bags": ["backpack", "handbag", "tote", "satchel", "wallet"], "accessories": ["scarf", "belt", "watch", "cap", "glove"],
-    "sports": ["racket", "ball", "helmet", "yoga mat", "dumbbell"], "toys": ["teddy", "puzzle", "robot", "kite", "blocks"],
-    "kitchen": ["kettle", "pan", "knife", "blender", "mug"], "home": ["lamp", "cushion", "blanket", "vase", "clock"],
-    "electronics": ["headphones", "speaker", "charger", "keyboard", "mouse"], "food": ["tea", "coffee", "honey", "chocolate", "noodles"],
-    "stationery": ["notebook", "pen", "pencil", "stapler", "folder"], "music": ["guitar", "violin", "drum", "flute", "ukulele"],
-    "garden": ["shovel", "planter", "hose", "rake", "seeds"], "tools": ["hammer", "drill", "wrench", "saw", "pliers"],
-}  # fmt: skip
-COLOURS = ["black", "blue", "brown", "green", "grey", "orange", "pink", "purple", "red", "silver", "white", "yellow"]
-MATERIALS = ["leather", "cotton", "wool", "steel", "bamboo", "ceramic", "canvas", "plastic", "glass", "oak", "linen", "rubber"]
-ADJECTIVES = ["classic", "compact", "vintage", "premium", "lightweight", "sturdy", "cosy", "sleek", "rustic", "waterproof",
-              "foldable", "handmade", "modern", "travel", "deluxe", "everyday"]  # fmt: skip
-BRANDS = [f"{a}{b}" for a in ("Nor", "Vel", "Zen", "Kai", "Lum", "Ori") for b in ("dia", "ora", "ith", "ex", "ova")]
-CATEGORIES = list(ITEMS)
-
-
-# --- the synthetic shop ---------------------------------------------------------------------------------
-class Shop:
-    """The catalogue and its vectors, the same every time for the same size and vector kind."""
-
-    def __init__(self, size: int, vectors: str) -> None:
-        self.size, self.kind = size, vectors
-        rng = np.random.default_rng(7)  # shared by every size: the same centres and subspace
-        self.basis = _unit(rng.standard_normal((LATENT, DIM)))
-        self.centres = {c: _unit(rng.standard_normal(DIM)) for c in CATEGORIES}
-        self.colours = {c: _unit(rng.standard_normal(DIM)) for c in COLOURS}
-        self.gap = {kind: 0.6 * _unit(rng.standard_normal(DIM)) for kind in ("image", "text")}  # CLIP's modality gap
-
-    def products(self, start: int, stop: int) -> list[Product]:
-        return [self.product(i) for i in range(start, stop)]
-
-    def product(self, i: int) -> Product:
-        rng = np.random.default_rng([self.size, i])
-        category = CATEGORIES[i % len(CATEGORIES)]
-        item, colour = ITEMS[category][int(rng.integers(5))], COLOURS[int(rng.integers(len(COLOURS)))]
-        material, adjective, brand = (str(rng.choice(words)) for words in (MATERIALS, ADJECTIVES, BRANDS))
-        return Product(
-            id=f"p{i:07d}", title=f"{brand} {adjective} {colour} {material} {item}", category=category, colour=colour,
-            description=f"A {adjective} {item} in {material}, {rng.choice(ADJECTIVES)} and {rng.choice(ADJECTIVES)}.",
-            price=round(float(rng.lognormal(3.5, 1.0)), 2), rating=None if rng.random() < 0.05 else round(float(rng.uniform(1, 5)), 1),
-            brand=brand, tags=(material, adjective), image=PHOTO,
-        )  # fmt: skip
-
-    def vectors(self, products: list[Product], kind: str) -> np.ndarray:
-        """The ``kind`` vector of each product (deterministic per product)."""
-        rows = []
-        for product in products:
-            rng = np.random.default_rng([self.size, int(product.id[1:]), 0 if kind == "image" else 1])
-            if self.kind == "uniform":
-                rows.append(rng.standard_normal(DIM))
-                continue
-            base = np.random.default_rng([self.size, int(product.id[1:])])  # shared by both kinds: one product
-            latent = self.centres[product.category] + 0.5 * self.colours[product.colour] \
-                + 0.9 * _unit(base.standard_normal(LATENT) @ self.basis)  # fmt: skip
-            rows.append(_unit(latent) + self.gap[kind] + 0.35 * _unit(rng.standard_normal(DIM)))
-        return _unit(np.asarray(rows, np.float32))
-
-    def text_vector(self, text: str) -> np.ndarray:
-        """Where a text query lands: near the category and colour its words name, in the text space."""
-        rng = np.random.default_rng(zlib.crc32(text.encode()))
-        if self.kind == "uniform":
-            return _unit(rng.standard_normal(DIM))
-        words = text.lower().split()
-        vector = sum((self.centres[c] for c, items in ITEMS.items() if any(w in i for i in items for w in words)), np.zeros(DIM))
-        vector = vector + sum((0.5 * self.colours[c] for c in COLOURS if c in words), np.zeros(DIM))
-        return _unit(_unit(vector + 0.3 * _unit(rng.standard_normal(DIM))) + self.gap["text"])
-
-    def photo_vector(self, rng: np.random.Generator) -> np.ndarray:
-        """A shopper's photo of some product: near that product's image vector."""
-        product = self.product(int(rng.integers(self.size)))
-        return _unit(self.vectors([product], "image")[0] + 0.25 * _unit(rng.standard_normal(DIM)))
-
-
-def _unit(vectors: np.ndarray) -> np.ndarray:
-    vectors = np.asarray(vectors, np.float32)
-    return vectors / np.linalg.norm(vectors, axis=-1, keepdims=True)
-
-
-class InstantEmbedder:
-    """Stands in for CLIP: returns the bench's precomputed vectors at once (see the module docstring)."""
-
-    def __init__(self, shop: Shop) -> None:
-        self.shop, self.space, self.calls = shop, VectorSpace(f"bench:{shop.kind}", DIM), 0
-        self.photo: np.ndarray | None = None  # the vector the next photo query embeds to
-
-    def embed_texts(self, texts: list[str]) -> np.ndarray:
-        return np.stack([self.shop.text_vector(text) for text in texts])
-
-    def embed_images(self, images) -> np.ndarray:
-        return np.stack([self.photo for _ in images])
-
 
 def settings_for(size: int, vectors: str) -> Settings:
     return Settings(_env_file=None, data_dir=ROOT / f"{vectors}-{size}", chroma_url=None, collection="bench_scale",
@@ -268,23 +172,17 @@ class Searches:
         self.timings["bm25"].append(time.perf_counter() - clock)
 
 
-def alternate(timers: list[Searches], rounds: int, block: int = 10) -> None:
+def alternate(timers: list[Searches], rounds: int, block: int = 10,
+              around: Callable[[Searches], AbstractContextManager] = lambda timer: nullcontext()) -> None:  # fmt: skip
     """``rounds`` rounds on each, in blocks of ``block`` taking turns (who goes first alternates too), so a
-    slow spell of this shared machine falls on both sides of a ratio alike."""
+    slow spell of this shared machine falls on both sides of a ratio alike; each block runs inside
+    ``around(timer)``."""
     for start in range(0, rounds, block):
         order = timers if (start // block) % 2 == 0 else timers[::-1]
         for timer in order:
-            for _ in range(min(block, rounds - start)):
-                timer.round()
-
-
-def query_kinds(rng: np.random.Generator) -> dict[str, Callable[[], Query]]:
-    return {
-        "text": lambda: Query(text=words(rng)),
-        "filtered": lambda: Query(text=words(rng), filters=some_filter(rng)),
-        "photo": lambda: Query(image=PHOTO),
-        "filters only": lambda: Query(filters=some_filter(rng)),
-    }
+            with around(timer):
+                for _ in range(min(block, rounds - start)):
+                    timer.round()
 
 
 def blas_side_by_side(size: int, vectors: str, queries: int) -> dict[str, list[float]]:
@@ -293,12 +191,8 @@ def blas_side_by_side(size: int, vectors: str, queries: int) -> dict[str, list[f
 
     one = Searches.open(size, vectors)  # the engine puts BLAS on one thread
     pool = Searches(one.engine, one.shop)
-    for start in range(0, queries, 10):
-        arms = [(pool, os.cpu_count()), (one, 1)]
-        for timer, threads in arms if (start // 10) % 2 == 0 else arms[::-1]:  # who goes first alternates
-            with threadpool_limits(limits=threads, user_api="blas"):
-                for _ in range(min(10, queries - start)):
-                    timer.round()
+    threads = {id(one): 1, id(pool): os.cpu_count()}
+    alternate([pool, one], queries, around=lambda timer: threadpool_limits(limits=threads[id(timer)], user_api="blas"))
     return {f"{kind}|{arm}": timer.timings[kind] for arm, timer in (("one", one), ("pool", pool)) for kind in timer.kinds}
 
 
@@ -312,26 +206,6 @@ def blas_table(sizes: dict[int, dict[str, list[float]]]) -> str:
             lines.append(f"| {n:,} | {kind} | {ms(pool, 50):.1f} | {ms(pool, 95):.1f} | {ms(one, 50):.1f} | {ms(one, 95):.1f} | "
                          f"{ms(one, 95) / ms(pool, 95):.2f} |")  # fmt: skip
     return "\n".join(lines)
-
-
-def words(rng: np.random.Generator) -> str:
-    """A typed query: an item, often with a material or an adjective (no colour or category, so no filter is read)."""
-    item = str(rng.choice(sum(ITEMS.values(), [])))
-    extra = [str(rng.choice(MATERIALS))] if rng.random() < 0.6 else []
-    extra += [str(rng.choice(ADJECTIVES))] if rng.random() < 0.4 else []
-    return " ".join([*extra, item])
-
-
-def some_filter(rng: np.random.Generator):
-    """One of the filters shoppers set: a category, a colour, a price ceiling or a rating floor."""
-    choice = int(rng.integers(4))
-    if choice == 0:
-        return make_filters(categories=[str(rng.choice(CATEGORIES))])
-    if choice == 1:
-        return make_filters(colours=[str(rng.choice(COLOURS))])
-    if choice == 2:
-        return make_filters(price_max=float(rng.choice([20, 50, 100])))
-    return make_filters(rating_min=4.0)
 
 
 def for_you(settings: Settings, engine: SearchEngine, store: ProductStore, embedder: InstantEmbedder, count: int) -> list[float]:

@@ -368,35 +368,6 @@ def test_a_serving_engine_follows_a_version_bump_without_refresh(stocked_anywher
     assert latest.version > first.version and latest.catalogue != first.catalogue and len(latest) == 601
 
 
-# --- HNSW settings ------------------------------------------------------------------------------------
-def test_hnsw_settings_reach_the_collection_configuration(store_settings):
-    store = ProductStore(store_settings(hnsw_m=24, hnsw_ef_construction=150, hnsw_ef_search=80), SPACE)
-    for collection in (store._collection, store._images):
-        hnsw = collection.configuration_json["hnsw"]
-        assert (hnsw["max_neighbors"], hnsw["ef_construction"], hnsw["ef_search"], hnsw["space"]) == (24, 150, 80, "cosine")
-    reopened = ProductStore(store_settings(hnsw_m=24, hnsw_ef_construction=150, hnsw_ef_search=120), SPACE)
-    for collection in (reopened._collection, reopened._images):
-        assert reopened._client.get_collection(collection.name).configuration_json["hnsw"]["ef_search"] == 120
-    reopened.set_ef_search(40)  # bench/scale.py's sweep: it must not be undone by the re-open that applies it
-    for collection in (reopened._collection, reopened._images):
-        assert reopened._client.get_collection(collection.name).configuration_json["hnsw"]["ef_search"] == 40
-
-
-def test_without_an_ef_search_setting_each_graph_gets_the_ef_search_its_density_needs(store_settings):
-    """ef_search follows the graph a collection was built with, not today's settings: an index built with
-    the older, sparser default keeps the wider search its recall needs until it is rebuilt."""
-    base = store_settings().collection[:50]
-    dense = ProductStore(store_settings(collection=f"{base}-dense"), SPACE)  # today's defaults
-    assert (dense.hnsw["max_neighbors"], dense.hnsw["ef_construction"], dense.hnsw["ef_search"]) == (32, 200, 100)
-    sparse = ProductStore(store_settings(collection=f"{base}-sparse", hnsw_m=16, hnsw_ef_construction=100), SPACE)
-    assert sparse.hnsw["ef_search"] == 200
-    reopened = ProductStore(store_settings(collection=f"{base}-sparse"), SPACE)
-    assert reopened.hnsw["max_neighbors"] == 16 and reopened.hnsw["ef_search"] == 200
-    chosen = ProductStore(store_settings(collection=f"{base}-sparse", hnsw_ef_search=60), SPACE)
-    assert chosen.hnsw["ef_search"] == 60  # a setting, when given, wins
-    assert store_settings(hnsw_ef_search=" ").hnsw_ef_search is None  # SHOPLENS_HNSW_EF_SEARCH= means unset
-
-
 def test_a_layout_1_index_is_read_as_it_is_and_moved_apart_by_the_first_write(make_settings, catalogue_path):
     settings = make_settings()
     products = load_catalogue(catalogue_path).products

@@ -146,12 +146,11 @@ class ProductStore:
         """The text collection's HNSW configuration as Chroma holds it (``max_neighbors``, ``ef_search``, ...)."""
         if self._collection is None:
             return {}
-        fresh = self._client.get_collection(self._collection.name, embedding_function=None)
-        return dict((getattr(fresh, "configuration_json", None) or {}).get("hnsw") or {})
+        return _hnsw_of(self._client.get_collection(self._collection.name, embedding_function=None))
 
     def _tune(self, collection) -> None:
         """Apply ef_search (:meth:`ef_search_for` its graph) to an existing collection; M and ef_construction need a rebuild."""
-        hnsw = (getattr(collection, "configuration_json", None) or {}).get("hnsw") or {}
+        hnsw = _hnsw_of(collection)
         ef_search = self.ef_search_for(hnsw.get("max_neighbors"))
         if hnsw and hnsw.get("ef_search") != ef_search:
             collection.modify(configuration={"hnsw": {"ef_search": ef_search}})
@@ -454,6 +453,11 @@ class ProductStore:
             return {}
         got = self._collection.get(ids=[record_id(pid, "text") for pid in product_ids], include=["documents"])
         return {product_of_record(rid): Product.model_validate_json(doc) for rid, doc in zip(got["ids"], got["documents"])}
+
+
+def _hnsw_of(collection) -> dict[str, Any]:
+    """A collection's HNSW configuration as Chroma holds it; empty when it states none."""
+    return dict((getattr(collection, "configuration_json", None) or {}).get("hnsw") or {})
 
 
 def _and(conditions: list[dict[str, Any]]) -> dict[str, Any]:

@@ -7,7 +7,7 @@ import threading
 import torch
 from threadpoolctl import threadpool_limits
 
-_blas_limited = threading.Event()
+_blas_limited = False
 _blas_lock = threading.Lock()
 
 
@@ -26,10 +26,11 @@ def one_blas_thread() -> None:
     several worker threads at once. OpenBLAS splits each over its own threads, which then spin
     waiting for the next call and take the cores from Chroma and the models. At 100k products the
     p95 of text and photo searches fell by 20-30% and of filtered ones by 15-65% in three runs
-    (README, "Scaling out"; ``python bench/scale.py --blas``), with no change at 332. torch's and ONNX Runtime's own thread
-    pools are untouched.
+    (README, "Scaling out"; ``python bench/scale.py --blas``), with no change at 332. torch's and
+    ONNX Runtime's own thread pools are untouched.
     """
+    global _blas_limited
     with _blas_lock:
-        if not _blas_limited.is_set():
+        if not _blas_limited:
             threadpool_limits(limits=1, user_api="blas")  # not a context: the limit stays
-            _blas_limited.set()
+            _blas_limited = True

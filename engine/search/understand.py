@@ -242,7 +242,7 @@ def _take_words(text: str, table: dict[str, tuple[str, ...]], allowed: set[str] 
     for name, words in table.items():
         if allowed is not None and name not in allowed:
             continue
-        for word in sorted(words, key=len, reverse=True):
+        for word in _longest_first(words):
             if word not in lowered:  # most words are not there: skip the regular expression
                 continue
             match = _word_pattern(word, short_needs_suffix).search(text)
@@ -255,6 +255,12 @@ def _take_words(text: str, table: dict[str, tuple[str, ...]], allowed: set[str] 
                 break
     setattr(result, attribute, tuple(found))
     return text
+
+
+@cache
+def _longest_first(words: tuple[str, ...]) -> tuple[str, ...]:
+    """A table's words for one value, longest first, so "粉红色" is taken before "粉"."""
+    return tuple(sorted(words, key=len, reverse=True))
 
 
 @cache  # the tables' words: a few hundred patterns at most
