@@ -18,7 +18,7 @@ from engine.search.fusion import (
     fuse,
     unit,
 )
-from engine.search.lexical import LexicalIndex, product_text, tokenize
+from engine.search.lexical import LexicalIndex, product_text, product_tokens, tokenize
 from engine.service import ShopLens
 from engine.settings import BUNDLED_CATALOGUE, PROJECT_ROOT
 from engine.types import Query, make_filters
@@ -92,6 +92,17 @@ def test_matched_words_are_the_query_words_found():
                       title_zh="蓝色经典T恤", tags=("cotton",))  # fmt: skip
     index = LexicalIndex([product])
     assert index.matched_words("classic cotton shirts in green 经典", product) == ["classic", "cotton", "shirts", "经典"]
+
+
+def test_a_products_tokens_are_its_texts_tokens_with_the_titles_tokenized_once():
+    long_run = "这款保温杯采用双层不锈钢真空设计可以长时间保持饮品的温度非常适合通勤"  # longer than a cached word
+    products = [*load_catalogue(BUNDLED_CATALOGUE).products[:60],
+                load_catalogue(BUNDLED_CATALOGUE).products[0].model_copy(update={"description_zh": long_run})]  # fmt: skip
+    for product in products:
+        assert product_tokens(product) == tokenize(" ".join(product_text(product)))
+    assert tokenize(long_run) == [*long_run, *(long_run[i : i + 2] for i in range(len(long_run) - 1))]
+    title = Counter(tokenize(products[0].title))
+    assert all(Counter(product_tokens(products[0]))[token] >= 2 * count for token, count in title.items())
 
 
 def test_the_index_knows_each_products_words_as_tokenizing_them_would(tmp_path):

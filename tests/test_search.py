@@ -146,7 +146,8 @@ def test_similar_products_exclude_the_product_itself(shop):
 
 
 def test_searches_read_no_product_vectors_and_a_new_catalogue_version_reads_them_once(shop, monkeypatch):
-    """A candidate's missing similarity comes from the snapshot's vector table, read once per catalogue version."""
+    """A candidate's missing similarity comes from the snapshot's vector table, read once per catalogue version
+    (a new version: only the products written since)."""
     from engine.search import candidates
 
     monkeypatch.setattr(candidates, "CANDIDATES", 2)  # fewer neighbours than products: some similarities are missing
@@ -169,7 +170,7 @@ def test_searches_read_no_product_vectors_and_a_new_catalogue_version_reads_them
     image[0, 0] = text[0, 1] = 1.0
     shop.store.upsert([changed], image, text, [ContentVersion("changed")])
     snapshot = shop.engine.refresh()
-    assert len(reads) == 1 and {pid for pid, _ in reads[0]} == set(snapshot.by_id)  # all of it, in one pass
+    assert len(reads) == 1 and {pid for pid, _ in reads[0]} == {changed.id}  # only what was written, in one pass
     position = snapshot.lexical.position[changed.id]
     np.testing.assert_array_equal(snapshot.vectors.vector(position, "image"), image[0])
     shop.search(query)

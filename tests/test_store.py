@@ -5,7 +5,7 @@ import pytest
 
 from engine.catalogue.products import ImageStamp, load_catalogue
 from engine.catalogue.records import ContentVersion, record_id
-from engine.catalogue.store import ProductStore
+from engine.catalogue.store import SYNC_THRESHOLD, ProductStore
 from engine.errors import IndexMismatchError, StoreUnavailableError
 from engine.models.clip import VectorSpace
 
@@ -150,3 +150,50 @@ def test_without_an_ef_search_setting_each_graph_gets_the_ef_search_its_density_
     chosen = ProductStore(store_settings(collection=f"{base}-sparse", hnsw_ef_search=60), SPACE)
     assert chosen.hnsw["ef_search"] == 60  # a setting, when given, wins
     assert store_settings(hnsw_ef_search=" ").hnsw_ef_search is None  # SHOPLENS_HNSW_EF_SEARCH= means unset
+
+
+def test_existing_collections_get_the_sync_threshold_that_keeps_chromas_log_short(store_settings):
+    """Chroma's default (1000) was kept by indexes made before: re-opening one applies ours."""
+    settings = store_settings()
+    store = ProductStore(settings, SPACE)
+    for collection in (store._collection, store._images):
+        assert collection.configuration_json["hnsw"]["sync_threshold"] == SYNC_THRESHOLD
+        collection.modify(configuration={"hnsw": {"sync_threshold": 1000}})  # as an older index has it
+    reopened = ProductStore(settings, SPACE)
+    for collection in (reopened._collection, reopened._images):
+        assert reopened._client.get_collection(collection.name).configuration_json["hnsw"]["sync_threshold"] == SYNC_THRESHOLD
+
+
+def test_many_small_write_sessions_leave_a_short_log_for_the_next_reader_to_replay(make_settings):
+    """Each write session here has a client of its own, as the command-line indexer run again and again has.
+    What Chroma has not yet written into a collection's graph on disk waits in its log, and every process
+    that opens the index replays it, holding Python's lock: the log must stay near SYNC_THRESHOLD records."""
+    settings = make_settings()
+    for collection in (made := ProductStore(settings, SPACE))._collection, made._images:  # made with Chroma's default
+        collection.modify(configuration={"hnsw": {"sync_threshold": 1000}})
+    store = ProductStore(settings, SPACE)  # re-opened: ours applies
+    products = [p.model_copy(update={"id": f"q{i:03d}"}) for i, p in enumerate((load_catalogue_products() * 2)[:360])]
+    for start in range(0, 360, 30):
+        store._reconnect()  # a fresh embedded client, as a new process would open
+        batch = products[start : start + 30]
+        store.upsert(batch, unit_rows(30, seed=start), unit_rows(30, seed=start + 1), versions(30))
+    assert max(unreplayed_records(settings).values()) < 150  # of 360 written: at most about one SYNC_THRESHOLD and a session
+
+
+def load_catalogue_products():
+    from engine.settings import BUNDLED_CATALOGUE
+
+    return load_catalogue(BUNDLED_CATALOGUE).products
+
+
+def unreplayed_records(settings) -> dict[str, int]:
+    """Per collection: log records its HNSW graph on disk does not hold yet (Chroma's own bookkeeping tables)."""
+    import sqlite3
+
+    with sqlite3.connect(settings.chroma_path / "chroma.sqlite3") as db:
+        seen = dict(db.execute("SELECT segment_id, seq_id FROM max_seq_id"))
+        segments = db.execute("SELECT id, type, collection FROM segments").fetchall()
+    by_collection: dict[str, dict[str, int]] = {}
+    for segment, kind, collection in segments:
+        by_collection.setdefault(collection, {})["graph" if "hnsw" in kind else "records"] = seen.get(segment, 0)
+    return {collection: seqs["records"] - seqs["graph"] for collection, seqs in by_collection.items()}

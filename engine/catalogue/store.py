@@ -12,6 +12,12 @@ another space is refused, never mixed) and the catalogue version (:class:`Catalo
 the records hold is in :mod:`engine.catalogue.records`; how the client connects, in
 :mod:`engine.catalogue.chroma`.
 
+Every record written carries the number of the write session that wrote it, so a reader holding
+the catalogue at one version can ask which products changed since (:meth:`ProductStore.changes_since`)
+and read only those, instead of the whole catalogue again. The collection's metadata says from which
+version on every write was numbered so: a writer that does not number its records (an older
+ShopLens) breaks that chain, and readers then read everything, as before.
+
 Layout 1 (both kinds in the one collection) is still read as it is, and moved apart by the first
 write, which only an indexer holding the writer lock makes.
 """
@@ -22,7 +28,7 @@ import logging
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -51,6 +57,11 @@ SCHEMA_VERSION = 2  # 1: image and text records in one collection
 PAGE = 2000  # records per write call
 READ_PAGE = 5000  # records per read call
 VERSION_KEY = "shoplens_version"
+WRITTEN_AT = "shoplens_at"  # a record's metadata: the (odd) version number of the session that wrote it
+# The text collection's metadata: the version number the last numbering writer set (when it differs from the
+# version, a writer that does not number its records moved it), and the first session numbered since.
+NUMBERED_TO = "shoplens_numbered_to"
+NUMBERED_FROM = "shoplens_numbered_from"
 IMAGE_SUFFIX = "-image"
 # ef_search by default (SHOPLENS_HNSW_EF_SEARCH empty): enough for recall@10 of at least 0.95 at 100k
 # products (bench/scale.py, clustered 512-d vectors). A graph of M 16 (ef_construction 100) gave 0.964 at
@@ -59,13 +70,28 @@ IMAGE_SUFFIX = "-image"
 DENSE_M = 32
 DENSE_EF_SEARCH = 100
 SPARSE_EF_SEARCH = 200
+# Chroma writes a collection's HNSW graph to disk once this many records were added since it last did; until
+# then they wait in its log, which every process that opens the index replays into its graph, with Python's
+# lock held (about 5 ms a record at 100k products). Under Chroma's default, 1000, the log of a catalogue
+# re-indexed a few products at a time grew past 2,000 records, and each new version froze the app that
+# picked it up for about 15 s at 100k products (bench/scale.py: "A new index version searchable").
+SYNC_THRESHOLD = 100
 
 
 @dataclass
 class _Session:
     found: int  # the version number when the session began (odd: a writer before it was stopped)
-    marked: bool = False  # whether this session has made the number odd
-    written: list[int] = field(default_factory=list)
+    number: int | None = None  # the odd number this session made the version (None: no change yet)
+
+
+@dataclass(frozen=True)
+class Changes:
+    """What the index holds now, against an earlier version of it (:meth:`ProductStore.changes_since`)."""
+
+    version: CatalogueVersion  # the version now
+    written: frozenset[str]  # products with a record (either kind) written since the earlier version
+    text_records: int  # records in each collection now: a deletion shows as fewer than expected
+    image_records: int
 
 
 class ProductStore:
@@ -109,7 +135,8 @@ class ProductStore:
         if name not in existing:
             log.info("creating collections %s for %s (dim %d) at %s", name, self.space.model_id, self.space.dim, self.where)
             return self._create(name, {"shoplens_model": self.space.model_id, "shoplens_dim": self.space.dim,
-                                       "shoplens_schema": SCHEMA_VERSION, VERSION_KEY: 0}), self._create_images()  # fmt: skip
+                                       "shoplens_schema": SCHEMA_VERSION, VERSION_KEY: 0, NUMBERED_TO: 0,
+                                       NUMBERED_FROM: 1}), self._create_images()  # fmt: skip
         main = self._client.get_collection(name, embedding_function=None)
         self._check_space(main.metadata or {})
         images = self._client.get_collection(self.image_collection, embedding_function=None) \
@@ -130,7 +157,7 @@ class ProductStore:
     def _hnsw(self) -> dict[str, Any]:
         """Chroma's HNSW configuration for a new collection (chromadb ``CreateHNSWConfiguration`` keys)."""
         return {"space": "cosine", "max_neighbors": self.settings.hnsw_m, "ef_construction": self.settings.hnsw_ef_construction,
-                "ef_search": self.ef_search_for(self.settings.hnsw_m)}  # fmt: skip
+                "ef_search": self.ef_search_for(self.settings.hnsw_m), "sync_threshold": SYNC_THRESHOLD}  # fmt: skip
 
     def ef_search_for(self, m: int | None) -> int:
         """``SHOPLENS_HNSW_EF_SEARCH``, or by default what keeps recall@10 above 0.95 at 100k products on a
@@ -149,12 +176,14 @@ class ProductStore:
         return _hnsw_of(self._client.get_collection(self._collection.name, embedding_function=None))
 
     def _tune(self, collection) -> None:
-        """Apply ef_search (:meth:`ef_search_for` its graph) to an existing collection; M and ef_construction need a rebuild."""
+        """Apply ef_search (:meth:`ef_search_for` its graph) and ``SYNC_THRESHOLD`` to an existing collection; M and
+        ef_construction need a rebuild."""
         hnsw = _hnsw_of(collection)
-        ef_search = self.ef_search_for(hnsw.get("max_neighbors"))
-        if hnsw and hnsw.get("ef_search") != ef_search:
-            collection.modify(configuration={"hnsw": {"ef_search": ef_search}})
-            log.info("collection %s: HNSW ef_search %s -> %d", collection.name, hnsw.get("ef_search"), ef_search)
+        tuned = {"ef_search": self.ef_search_for(hnsw.get("max_neighbors")), "sync_threshold": SYNC_THRESHOLD}
+        changed = {key: value for key, value in tuned.items() if hnsw.get(key) != value}
+        if hnsw and changed:
+            collection.modify(configuration={"hnsw": changed})
+            log.info("collection %s: HNSW %s", collection.name, ", ".join(f"{k} {hnsw.get(k)} -> {v}" for k, v in changed.items()))
         built = (hnsw.get("max_neighbors"), hnsw.get("ef_construction"))
         wanted = (self.settings.hnsw_m, self.settings.hnsw_ef_construction)
         if hnsw and built != wanted:
@@ -194,6 +223,11 @@ class ProductStore:
         except Exception:  # noqa: BLE001 - not there (yet, or any more): no catalogue to follow
             return None
         return CatalogueVersion(str(fresh.id), int((fresh.metadata or {}).get(VERSION_KEY, 0)))
+
+    @property
+    def followed(self) -> CatalogueVersion | None:
+        """The catalogue version this store's view of the index shows (what its embedded client has read)."""
+        return self._followed
 
     def follow(self) -> CatalogueVersion | None:
         """The current version, with this store's view brought up to it when another process moved it.
@@ -258,26 +292,42 @@ class ProductStore:
                 yield
             finally:
                 session, self._session = self._session, None
-                if session.marked or session.found % 2:
-                    self._move_version(settled=True)
+                if session.number is not None or session.found % 2:
+                    self._move_version(settled=True, own=session.number)
 
     def _changing(self) -> None:
         """Called before every change: the session's first one makes the version odd (and the layout current)."""
         if self.space is None:
             raise IndexMismatchError("This index was opened read-only (no CLIP model); it cannot be written.")
         session = self._session
-        if session is not None and not session.marked:
-            session.marked = True
-            self._move_version(settled=False)
+        if session is not None and session.number is None:
+            session.number = self._move_version(settled=False)
             self._upgrade()
 
-    def _move_version(self, *, settled: bool) -> None:
-        """The next odd (``settled`` False) or even number; the collection's metadata is replaced whole."""
+    def _written_at(self) -> dict[str, int]:
+        """The metadata that numbers a record with the write session writing it (called after :meth:`_changing`)."""
+        return {WRITTEN_AT: self._session.number} if self._session is not None and self._session.number else {}
+
+    def _move_version(self, *, settled: bool, own: int | None = None) -> int:
+        """The next odd (``settled`` False) or even number, returned; the collection's metadata is replaced whole.
+        ``own`` is the number this session's records carry, when it settles after changing something.
+
+        The numbered chain (see :meth:`changes_since`) starts again with this session, or when settling with
+        the next, when the version is not the one a numbering writer last set (a writer that does not number
+        its records moved it), or when another session moved it while this one wrote (possible only with a
+        Chroma server written from two data folders): records numbered before that settled version were
+        written after it."""
         metadata = dict(self._client.get_collection(self.settings.collection, embedding_function=None).metadata or {})
-        number = int(metadata.get(VERSION_KEY, 0))
-        number += 1 if (number % 2 == 1) == settled else 2
-        self._collection.modify(metadata={**metadata, VERSION_KEY: number, "shoplens_schema": SCHEMA_VERSION})
+        found = int(metadata.get(VERSION_KEY, 0))
+        number = found + (1 if (found % 2 == 1) == settled else 2)
+        chained = metadata.get(NUMBERED_TO) == found and (own is None or own == found)
+        numbered_from = metadata.get(NUMBERED_FROM) if chained else None
+        if numbered_from is None:
+            numbered_from = number if number % 2 else number + 1
+        self._collection.modify(metadata={**metadata, VERSION_KEY: number, NUMBERED_TO: number, NUMBERED_FROM: numbered_from,
+                                          "shoplens_schema": SCHEMA_VERSION})  # fmt: skip
         self._followed = CatalogueVersion(str(self._collection.id), number)
+        return number
 
     def _upgrade(self) -> None:
         """Layout 1 -> 2: move the image records out of the shared collection (no offsets, so no re-scans)."""
@@ -310,7 +360,7 @@ class ProductStore:
             for kind, vectors in (("image", image_vectors), ("text", text_vectors)):
                 self._collection_of(kind).upsert(
                     ids=[record_id(p.id, kind) for p in products], embeddings=np.asarray(vectors, np.float32),
-                    metadatas=[record_metadata(p, kind, v) for p, v in zip(products, versions)],
+                    metadatas=[record_metadata(p, kind, v) | self._written_at() for p, v in zip(products, versions)],
                     documents=[p.model_dump_json() for p in products] if kind == "text" else None,
                 )  # fmt: skip
 
@@ -322,7 +372,7 @@ class ProductStore:
             self._changing()
             for kind in KINDS:
                 ids = [record_id(pid, kind) for pid in stamps]
-                metadatas = [image_metadata(stamp) for stamp in stamps.values()]
+                metadatas = [image_metadata(stamp) | self._written_at() for stamp in stamps.values()]
                 for start in range(0, len(ids), PAGE):
                     self._collection_of(kind).update(ids=ids[start : start + PAGE], metadatas=metadatas[start : start + PAGE])
 
@@ -393,6 +443,38 @@ class ProductStore:
                     if record.endswith("#text")]  # fmt: skip
         return sorted(products, key=lambda p: p.id)
 
+    def product_ids(self) -> set[str]:
+        """Every product with a text record (those :meth:`catalogue` reads), from one call that reads ids only."""
+        if self._collection is None:
+            return set()
+        return {product_of_record(record) for record in self._collection.get(include=[])["ids"] if record.endswith("#text")}
+
+    def changes_since(self, version: CatalogueVersion) -> Changes | None:
+        """Which products had a record written since ``version`` (a settled version of this same index), and
+        how many records each collection holds now: a reader holding ``version`` reads only those products.
+
+        None when the records cannot tell: another index (rebuilt since), the layout of one collection, a
+        writer at work, or a writer since ``version`` that did not number its records. Deleted records
+        leave no trace, so a reader checks the counts against what it expects.
+        """
+        if self._images is None or not version.settled:
+            return None
+        try:
+            fresh = self._client.get_collection(self.settings.collection, embedding_function=None)
+        except Exception:  # noqa: BLE001 - gone: nothing to compare with
+            return None
+        metadata = fresh.metadata or {}
+        now = CatalogueVersion(str(fresh.id), int(metadata.get(VERSION_KEY, 0)))
+        numbered_from = metadata.get(NUMBERED_FROM)
+        if (now.collection != version.collection or not now.settled or now.number < version.number
+                or metadata.get(NUMBERED_TO) != now.number or not isinstance(numbered_from, int)
+                or numbered_from > version.number + 1):  # fmt: skip
+            return None  # (a lower number: the index was restored from an older copy)
+        since = {WRITTEN_AT: {"$gt": version.number}}
+        written = {product_of_record(record) for collection in self._collections()
+                   for record in collection.get(where=since, include=[])["ids"]}  # fmt: skip
+        return Changes(now, frozenset(written), self._collection.count(), self._images.count())
+
     def _collections(self) -> list:
         return [c for c in (self._collection, self._images) if c is not None]
 
@@ -449,10 +531,15 @@ class ProductStore:
         return found
 
     def products(self, product_ids: Sequence[str]) -> dict[str, Product]:
-        if not product_ids or self._collection is None:
-            return {}
-        got = self._collection.get(ids=[record_id(pid, "text") for pid in product_ids], include=["documents"])
-        return {product_of_record(rid): Product.model_validate_json(doc) for rid, doc in zip(got["ids"], got["documents"])}
+        """The products of these ids that have a text record, read page by page."""
+        found: dict[str, Product] = {}
+        if self._collection is None:
+            return found
+        ids = [record_id(pid, "text") for pid in product_ids]
+        for start in range(0, len(ids), READ_PAGE):
+            got = self._collection.get(ids=ids[start : start + READ_PAGE], include=["documents"])
+            found |= {product_of_record(rid): Product.model_validate_json(doc) for rid, doc in zip(got["ids"], got["documents"])}
+        return found
 
 
 def _hnsw_of(collection) -> dict[str, Any]:

@@ -27,7 +27,8 @@ STOPWORDS = frozenset(
     "want need looking look find show some any please like".split()
 )  # fmt: skip
 TITLE_WEIGHT = 2  # title words count twice: they name the product
-TOKEN_CACHE = 4096  # query words whose tokens are kept for highlighting
+WORD_CACHE = 65_536  # distinct words whose tokens are kept while indexing and searching
+CACHED_WORD = 24  # longer words (a run of CJK characters can be a whole sentence) are tokenized afresh each time
 IDS_FILE = "shoplens-ids.json"  # beside bm25s's files: which products, in which order, the saved index covers
 FORMAT = 1  # of a saved index together with tokenize(); bump it when either changes, and old saves are ignored
 
@@ -44,25 +45,37 @@ def tokenize(text: str) -> list[str]:
     tokens: list[str] = []
     for match in TOKEN.finditer(text.lower()):
         word = match.group()
-        if CJK_CHAR.match(word):
-            tokens.extend(word)
-            tokens.extend(word[i : i + 2] for i in range(len(word) - 1))
-        elif word not in STOPWORDS:
-            tokens.extend(_stemmer().stemWords(word.replace("'", "").split("-")))
+        tokens.extend(_cached_tokens(word) if len(word) <= CACHED_WORD else _tokens_of(word))
     return tokens
 
 
-@lru_cache(maxsize=TOKEN_CACHE)
-def _word_tokens(word: str) -> tuple[str, ...]:
-    """One query word's tokens; every shown hit is checked against the same few words."""
-    return tuple(tokenize(word))
+def _tokens_of(word: str) -> tuple[str, ...]:
+    """One word's tokens (a run of CJK characters: its characters and bigrams)."""
+    if CJK_CHAR.match(word):
+        return (*word, *(word[i : i + 2] for i in range(len(word) - 1)))
+    if word in STOPWORDS:
+        return ()
+    return tuple(_stemmer().stemWords(word.replace("'", "").split("-")))
+
+
+# A catalogue repeats its words: indexing 100k products looks each one up about 30 times.
+_cached_tokens = lru_cache(maxsize=WORD_CACHE)(_tokens_of)
 
 
 def product_text(product: Product) -> Iterable[str]:
     """The fields BM25 reads, title words weighted up."""
     titles = [product.title, product.title_zh or ""] * TITLE_WEIGHT
-    return [*titles, product.description, product.description_zh or "", product.brand, product.colour,
-            product.category, " ".join(product.tags)]  # fmt: skip
+    return [*titles, *_other_fields(product)]
+
+
+def product_tokens(product: Product) -> list[str]:
+    """``tokenize(" ".join(product_text(product)))``, with the titles tokenized once."""
+    return tokenize(f"{product.title} {product.title_zh or ''}") * TITLE_WEIGHT + tokenize(" ".join(_other_fields(product)))
+
+
+def _other_fields(product: Product) -> list[str]:
+    return [product.description, product.description_zh or "", product.brand, product.colour, product.category,
+            " ".join(product.tags)]  # fmt: skip
 
 
 class LexicalIndex:
@@ -93,7 +106,7 @@ class LexicalIndex:
 
         retriever = bm25s.BM25()
         if products:
-            retriever.index([tokenize(" ".join(product_text(p))) for p in products], show_progress=False)
+            retriever.index([product_tokens(p) for p in products], show_progress=False)
         return retriever
 
     # --- saved to disk ----------------------------------------------------------------------------
@@ -180,7 +193,7 @@ class LexicalIndex:
             word = match.group()
             if len(word) < 2 and not CJK_CHAR.match(word):
                 continue  # a lone letter ("t" of "T恤") highlights nothing useful
-            word_tokens = _word_tokens(word)
+            word_tokens = tuple(tokenize(word))
             if word_tokens and all(has(token) for token in word_tokens):
                 words.append(word)
         return words

@@ -52,11 +52,13 @@ class Snapshot:
     currency: str = "USD"  # the catalogue's usual currency, for price labels
     catalogue: CatalogueVersion | None = None  # the index version it was read at; None: not read from the index
     vectors: VectorTable | None = None  # every product's vectors, rows in ``products`` order; None: words only
+    exact: bool = False  # holds exactly the settled version ``catalogue``: later versions may be read as changes to it
 
     @classmethod
     def build(cls, products: Iterable[Product], version: int, catalogue: Path | None = None, *,
               lexical: Callable[[list[Product]], LexicalIndex] = LexicalIndex,
-              read_at: CatalogueVersion | None = None, vectors: VectorTable | None = None) -> Snapshot:  # fmt: skip
+              read_at: CatalogueVersion | None = None, vectors: VectorTable | None = None,
+              exact: bool = False) -> Snapshot:  # fmt: skip
         """Everything searched, built from ``products``; the synonyms come from the catalogue's folder.
 
         ``lexical`` makes the BM25 index of the products sorted by id (by default it is built here);
@@ -72,7 +74,7 @@ class Snapshot:
             raise ValueError("the vector table does not hold the snapshot's products")
         return cls(version, index, FacetColumns(index.products), SpellingCorrector.from_products(index.products),
                    synonyms, index.by_id, currencies.most_common(1)[0][0] if currencies else "USD",
-                   read_at, vectors)  # fmt: skip
+                   read_at, vectors, exact)  # fmt: skip
 
     @property
     def products(self) -> list[Product]:
@@ -94,8 +96,9 @@ class SavedIndexes:
     """Products, BM25 indexes and vector tables saved on disk, one folder each per catalogue version:
     ``root/<collection>-<id>/v<number>`` (BM25), ``.../vectors-v<number>`` and ``.../products-v<number>``.
 
-    A version is saved only when it was read whole (:attr:`CatalogueVersion.settled` before and after
-    the read), so a saved index always matches its version. Saving writes a temporary folder and
+    A version is saved only when what was read is exactly that version (:attr:`CatalogueVersion.settled`
+    before and after the read, whole or as changes to an earlier version), so a saved index always
+    matches its version. Saving writes a temporary folder and
     renames it into place, so a reader never sees half an index; older versions are then removed
     (a process still reading one keeps its memory-mapped files until it lets go of them).
     """
@@ -147,6 +150,13 @@ class SavedIndexes:
         if rejected.is_dir():  # saved before but refused on loading (damaged, or an older format)
             shutil.rmtree(rejected, ignore_errors=True)
         self._save(version, VECTORS, table.save, f"the vectors of {len(table)} products")
+
+    def versions_before(self, version: CatalogueVersion) -> list[CatalogueVersion]:
+        """Versions of ``version``'s index saved with both their products and their vectors, older than it, newest first."""
+        folder = self.folder(version).parent
+        numbers = [int(f.name[len(PRODUCTS) :]) for f in folder.glob(f"{PRODUCTS}*") if f.name[len(PRODUCTS) :].isdigit()]
+        return [CatalogueVersion(version.collection, n) for n in sorted(numbers, reverse=True)
+                if n < version.number and n % 2 == 0 and (folder / f"{VECTORS}{n}").is_dir()]  # fmt: skip
 
     def load_products(self, version: CatalogueVersion) -> list[Product] | None:
         """The products saved for ``version`` (sorted by id, as the store reads them), or None."""

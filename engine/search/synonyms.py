@@ -288,19 +288,24 @@ def catalogue_phrases(products: Iterable) -> set[str]:
     from engine.search.understand import COLOUR_WORDS
 
     colours = sorted((w for words in COLOUR_WORDS.values() for w in words), key=len, reverse=True)
+    chinese = tuple(c for c in colours if HAS_CJK.search(c) and len(c) > 1)
+    english = tuple(c + " " for c in colours if not HAS_CJK.search(c))
     phrases: set[str] = set()
     for product in products:
         for title in (product.title, product.title_zh or ""):
-            phrases.add(_without_colour(title.strip(), colours))
+            phrases.add(_without_colour(title.strip(), chinese, english))
         phrases.update(product.tags)
     return {phrase for phrase in phrases if phrase}
 
 
-def _without_colour(title: str, colours: list[str]) -> str:
+def _without_colour(title: str, chinese: tuple[str, ...], english: tuple[str, ...]) -> str:
+    """``title`` without its leading colour word: ``chinese`` colours as they are, ``english`` ones with their
+    trailing space, each longest first. Most titles start with none, which two prefix tests tell."""
+    if title.startswith(chinese):
+        colour = next(c for c in chinese if title.startswith(c))
+        return title[len(colour) :].lstrip("的")
     lowered = title.lower()
-    for colour in colours:
-        if HAS_CJK.search(colour) and len(colour) > 1 and title.startswith(colour):
-            return title[len(colour) :].lstrip("的")
-        if not HAS_CJK.search(colour) and lowered.startswith(colour + " "):
-            return title[len(colour) + 1 :]
+    if lowered.startswith(english):
+        colour = next(c for c in english if lowered.startswith(c))
+        return title[len(colour) :]
     return title

@@ -77,6 +77,10 @@ class VectorTable:
                         rows[kind][positions[start + offset]] = vector
                         absent[kind][positions[start + offset]] = False
 
+    def held(self, kind: Kind) -> int:
+        """How many products have a ``kind`` vector."""
+        return int(len(self.ids) - self._absent[kind].sum())
+
     def similarities(self, positions: np.ndarray, kind: Kind, vector: np.ndarray) -> np.ndarray:
         """Cosine similarity of ``vector`` to the ``kind`` vectors at ``positions`` (NaN where absent)."""
         positions = np.asarray(positions, dtype=np.int64)
