@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from engine.catalogue.records import CatalogueVersion, ContentVersion, record_id
-from engine.catalogue.store import NUMBERED_TO, VERSION_KEY, ProductStore
+from engine.catalogue.store import ProductStore
+from engine.catalogue.versions import NUMBERED_TO, VERSION_KEY
 from engine.search.snapshot import Snapshot
 from engine.types import KINDS, Query
 from tests.test_scale import SPACE, make_engine, stock, synthetic, unit_rows

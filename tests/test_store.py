@@ -3,9 +3,10 @@
 import numpy as np
 import pytest
 
+from engine.catalogue.hnsw import SYNC_THRESHOLD
 from engine.catalogue.products import ImageStamp, load_catalogue
 from engine.catalogue.records import ContentVersion, record_id
-from engine.catalogue.store import SYNC_THRESHOLD, ProductStore
+from engine.catalogue.store import ProductStore
 from engine.errors import IndexMismatchError, StoreUnavailableError
 from engine.models.clip import VectorSpace
 

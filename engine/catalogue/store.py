@@ -14,9 +14,8 @@ the records hold is in :mod:`engine.catalogue.records`; how the client connects,
 
 Every record written carries the number of the write session that wrote it, so a reader holding
 the catalogue at one version can ask which products changed since (:meth:`ProductStore.changes_since`)
-and read only those, instead of the whole catalogue again. The collection's metadata says from which
-version on every write was numbered so: a writer that does not number its records (an older
-ShopLens) breaks that chain, and readers then read everything, as before.
+and read only those (:mod:`engine.catalogue.versions`). The HNSW configuration is in
+:mod:`engine.catalogue.hnsw`.
 
 Layout 1 (both kinds in the one collection) is still read as it is, and moved apart by the first
 write, which only an indexer holding the writer lock makes.
@@ -33,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.catalogue import chroma
+from engine.catalogue import chroma, hnsw, versions
 from engine.catalogue.products import ImageStamp, Product
 from engine.catalogue.records import (
     CatalogueVersion,
@@ -56,26 +55,7 @@ log = logging.getLogger(__name__)
 SCHEMA_VERSION = 2  # 1: image and text records in one collection
 PAGE = 2000  # records per write call
 READ_PAGE = 5000  # records per read call
-VERSION_KEY = "shoplens_version"
-WRITTEN_AT = "shoplens_at"  # a record's metadata: the (odd) version number of the session that wrote it
-# The text collection's metadata: the version number the last numbering writer set (when it differs from the
-# version, a writer that does not number its records moved it), and the first session numbered since.
-NUMBERED_TO = "shoplens_numbered_to"
-NUMBERED_FROM = "shoplens_numbered_from"
 IMAGE_SUFFIX = "-image"
-# ef_search by default (SHOPLENS_HNSW_EF_SEARCH empty): enough for recall@10 of at least 0.95 at 100k
-# products (bench/scale.py, clustered 512-d vectors). A graph of M 16 (ef_construction 100) gave 0.964 at
-# ef 200 and 0.908 at ef 100; one of M 32 (ef_construction 200) gives 0.979 at ef 100, and Chroma answers it
-# as fast (100 neighbours: p50 4.1 against 4.0 ms, the two indexes queried in turn: its per-call work dominates).
-DENSE_M = 32
-DENSE_EF_SEARCH = 100
-SPARSE_EF_SEARCH = 200
-# Chroma writes a collection's HNSW graph to disk once this many records were added since it last did; until
-# then they wait in its log, which every process that opens the index replays into its graph, with Python's
-# lock held (about 5 ms a record at 100k products). Under Chroma's default, 1000, the log of a catalogue
-# re-indexed a few products at a time grew past 2,000 records, and each new version froze the app that
-# picked it up for about 15 s at 100k products (bench/scale.py: "A new index version searchable").
-SYNC_THRESHOLD = 100
 
 
 @dataclass
@@ -135,8 +115,7 @@ class ProductStore:
         if name not in existing:
             log.info("creating collections %s for %s (dim %d) at %s", name, self.space.model_id, self.space.dim, self.where)
             return self._create(name, {"shoplens_model": self.space.model_id, "shoplens_dim": self.space.dim,
-                                       "shoplens_schema": SCHEMA_VERSION, VERSION_KEY: 0, NUMBERED_TO: 0,
-                                       NUMBERED_FROM: 1}), self._create_images()  # fmt: skip
+                                       "shoplens_schema": SCHEMA_VERSION, **versions.FIRST}), self._create_images()  # fmt: skip
         main = self._client.get_collection(name, embedding_function=None)
         self._check_space(main.metadata or {})
         images = self._client.get_collection(self.image_collection, embedding_function=None) \
@@ -147,46 +126,31 @@ class ProductStore:
 
     def _create(self, name: str, metadata: dict[str, Any]):
         return self._client.create_collection(name, embedding_function=None, metadata=metadata,
-                                              configuration={"hnsw": self._hnsw()})  # fmt: skip
+                                              configuration={"hnsw": hnsw.for_new_collection(self.settings)})  # fmt: skip
 
     def _create_images(self):
         return self._client.get_or_create_collection(self.image_collection, embedding_function=None,
                                                      metadata={"shoplens_images_of": self.settings.collection},
-                                                     configuration={"hnsw": self._hnsw()})  # fmt: skip
-
-    def _hnsw(self) -> dict[str, Any]:
-        """Chroma's HNSW configuration for a new collection (chromadb ``CreateHNSWConfiguration`` keys)."""
-        return {"space": "cosine", "max_neighbors": self.settings.hnsw_m, "ef_construction": self.settings.hnsw_ef_construction,
-                "ef_search": self.ef_search_for(self.settings.hnsw_m), "sync_threshold": SYNC_THRESHOLD}  # fmt: skip
-
-    def ef_search_for(self, m: int | None) -> int:
-        """``SHOPLENS_HNSW_EF_SEARCH``, or by default what keeps recall@10 above 0.95 at 100k products on a
-        graph of ``m`` links per vector: a denser graph reaches it examining fewer candidates. Measured with
-        ef_construction 200 for M 32 and 100 for M 16 (the defaults then); a graph built with less care may
-        need ``SHOPLENS_HNSW_EF_SEARCH`` set higher."""
-        if self.settings.hnsw_ef_search is not None:
-            return self.settings.hnsw_ef_search
-        return DENSE_EF_SEARCH if (m or 0) >= DENSE_M else SPARSE_EF_SEARCH
+                                                     configuration={"hnsw": hnsw.for_new_collection(self.settings)})  # fmt: skip
 
     @property
     def hnsw(self) -> dict[str, Any]:
         """The text collection's HNSW configuration as Chroma holds it (``max_neighbors``, ``ef_search``, ...)."""
         if self._collection is None:
             return {}
-        return _hnsw_of(self._client.get_collection(self._collection.name, embedding_function=None))
+        return hnsw.configuration_of(self._client.get_collection(self._collection.name, embedding_function=None))
 
     def _tune(self, collection) -> None:
-        """Apply ef_search (:meth:`ef_search_for` its graph) and ``SYNC_THRESHOLD`` to an existing collection; M and
-        ef_construction need a rebuild."""
-        hnsw = _hnsw_of(collection)
-        tuned = {"ef_search": self.ef_search_for(hnsw.get("max_neighbors")), "sync_threshold": SYNC_THRESHOLD}
-        changed = {key: value for key, value in tuned.items() if hnsw.get(key) != value}
-        if hnsw and changed:
+        """Apply :func:`engine.catalogue.hnsw.retuned` to an existing collection; M and ef_construction need a rebuild."""
+        configured = hnsw.configuration_of(collection)
+        changed = hnsw.retuned(self.settings, configured)
+        if changed:
             collection.modify(configuration={"hnsw": changed})
-            log.info("collection %s: HNSW %s", collection.name, ", ".join(f"{k} {hnsw.get(k)} -> {v}" for k, v in changed.items()))
-        built = (hnsw.get("max_neighbors"), hnsw.get("ef_construction"))
+            log.info("collection %s: HNSW %s", collection.name,
+                     ", ".join(f"{key} {configured.get(key)} -> {value}" for key, value in changed.items()))  # fmt: skip
+        built = (configured.get("max_neighbors"), configured.get("ef_construction"))
         wanted = (self.settings.hnsw_m, self.settings.hnsw_ef_construction)
-        if hnsw and built != wanted:
+        if configured and built != wanted:
             log.info("collection %s was built with HNSW M=%s, ef_construction=%s; the settings (%s, %s) apply after "
                      "`python -m engine.index --rebuild`", collection.name, *built, *wanted)  # fmt: skip
 
@@ -222,7 +186,7 @@ class ProductStore:
             fresh = self._client.get_collection(self.settings.collection, embedding_function=None)
         except Exception:  # noqa: BLE001 - not there (yet, or any more): no catalogue to follow
             return None
-        return CatalogueVersion(str(fresh.id), int((fresh.metadata or {}).get(VERSION_KEY, 0)))
+        return versions.version_of(str(fresh.id), fresh.metadata)
 
     @property
     def followed(self) -> CatalogueVersion | None:
@@ -306,28 +270,16 @@ class ProductStore:
 
     def _written_at(self) -> dict[str, int]:
         """The metadata that numbers a record with the write session writing it (called after :meth:`_changing`)."""
-        return {WRITTEN_AT: self._session.number} if self._session is not None and self._session.number else {}
+        return versions.written_at(self._session.number) if self._session is not None and self._session.number else {}
 
     def _move_version(self, *, settled: bool, own: int | None = None) -> int:
-        """The next odd (``settled`` False) or even number, returned; the collection's metadata is replaced whole.
-        ``own`` is the number this session's records carry, when it settles after changing something.
-
-        The numbered chain (see :meth:`changes_since`) starts again with this session, or when settling with
-        the next, when the version is not the one a numbering writer last set (a writer that does not number
-        its records moved it), or when another session moved it while this one wrote (possible only with a
-        Chroma server written from two data folders): records numbered before that settled version were
-        written after it."""
+        """The next odd (``settled`` False) or even number, returned (:func:`engine.catalogue.versions.moved_on`);
+        the collection's metadata is replaced whole."""
         metadata = dict(self._client.get_collection(self.settings.collection, embedding_function=None).metadata or {})
-        found = int(metadata.get(VERSION_KEY, 0))
-        number = found + (1 if (found % 2 == 1) == settled else 2)
-        chained = metadata.get(NUMBERED_TO) == found and (own is None or own == found)
-        numbered_from = metadata.get(NUMBERED_FROM) if chained else None
-        if numbered_from is None:
-            numbered_from = number if number % 2 else number + 1
-        self._collection.modify(metadata={**metadata, VERSION_KEY: number, NUMBERED_TO: number, NUMBERED_FROM: numbered_from,
-                                          "shoplens_schema": SCHEMA_VERSION})  # fmt: skip
-        self._followed = CatalogueVersion(str(self._collection.id), number)
-        return number
+        moved = versions.moved_on(metadata, settled=settled, own=own)
+        self._collection.modify(metadata={**moved, "shoplens_schema": SCHEMA_VERSION})
+        self._followed = versions.version_of(str(self._collection.id), moved)
+        return self._followed.number
 
     def _upgrade(self) -> None:
         """Layout 1 -> 2: move the image records out of the shared collection (no offsets, so no re-scans)."""
@@ -453,9 +405,10 @@ class ProductStore:
         """Which products had a record written since ``version`` (a settled version of this same index), and
         how many records each collection holds now: a reader holding ``version`` reads only those products.
 
-        None when the records cannot tell: another index (rebuilt since), the layout of one collection, a
-        writer at work, or a writer since ``version`` that did not number its records. Deleted records
-        leave no trace, so a reader checks the counts against what it expects.
+        None when the records cannot tell: the layout of one collection, or what
+        :func:`engine.catalogue.versions.numbered_since` rules out (another index, a writer at work, a
+        writer that did not number its records, sessions that overlapped, an older copy restored). Deleted
+        records leave no trace, so a reader checks the counts against what it expects.
         """
         if self._images is None or not version.settled:
             return None
@@ -463,14 +416,10 @@ class ProductStore:
             fresh = self._client.get_collection(self.settings.collection, embedding_function=None)
         except Exception:  # noqa: BLE001 - gone: nothing to compare with
             return None
-        metadata = fresh.metadata or {}
-        now = CatalogueVersion(str(fresh.id), int(metadata.get(VERSION_KEY, 0)))
-        numbered_from = metadata.get(NUMBERED_FROM)
-        if (now.collection != version.collection or not now.settled or now.number < version.number
-                or metadata.get(NUMBERED_TO) != now.number or not isinstance(numbered_from, int)
-                or numbered_from > version.number + 1):  # fmt: skip
-            return None  # (a lower number: the index was restored from an older copy)
-        since = {WRITTEN_AT: {"$gt": version.number}}
+        now = versions.version_of(str(fresh.id), fresh.metadata)
+        if not versions.numbered_since(version, now, fresh.metadata or {}):
+            return None
+        since = versions.written_since(version)
         written = {product_of_record(record) for collection in self._collections()
                    for record in collection.get(where=since, include=[])["ids"]}  # fmt: skip
         return Changes(now, frozenset(written), self._collection.count(), self._images.count())
@@ -540,11 +489,6 @@ class ProductStore:
             got = self._collection.get(ids=ids[start : start + READ_PAGE], include=["documents"])
             found |= {product_of_record(rid): Product.model_validate_json(doc) for rid, doc in zip(got["ids"], got["documents"])}
         return found
-
-
-def _hnsw_of(collection) -> dict[str, Any]:
-    """A collection's HNSW configuration as Chroma holds it; empty when it states none."""
-    return dict((getattr(collection, "configuration_json", None) or {}).get("hnsw") or {})
 
 
 def _and(conditions: list[dict[str, Any]]) -> dict[str, Any]:
