@@ -26,7 +26,7 @@ restart (products, BM25 and vectors loaded from disk); p50/p95 of text, filtered
 both sides of the p95 ratio share this machine's slow spells; RSS includes that small store), BM25 alone,
 "For you" (ShopLens.personal.for_you, warm shoppers); RSS while serving (now, from
 ``/proc/self/status``; peak, from ``getrusage``); how soon a new index version is searchable after another
-process re-wrote 100 products (read as changes, by the serving app and by a restarted one, against
+process re-wrote 100 products (``bench/scale_pickup.py``: read as changes, by the serving app and by a restarted one, against
 reading the whole index; this moves the stored catalogue's version on, not its content); recall@10 of
 Chroma's HNSW against an exact numpy scan for 100 queries at several ef_search values. Prints Markdown
 tables; nothing is asserted.
@@ -45,16 +45,16 @@ import resource
 import shutil
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench import scale_pickup as pickup  # noqa: E402
 from bench.scale_shop import DIM, InstantEmbedder, Shop, query_kinds, words  # noqa: E402
 from engine.catalogue import chroma  # noqa: E402
 from engine.catalogue.records import ContentVersion  # noqa: E402
@@ -69,7 +69,6 @@ BASELINE = 332  # the bundled catalogue's size
 BATCH = 1000  # products per upsert (two records each)
 EF_VALUES = (10, 20, 40, 80, 100, 200, 400)
 RECALL_QUERIES = 100
-REWRITTEN = 100  # products another process re-writes while the app serves
 FOR_YOU_SHOPPERS = 20
 ROOT = PROJECT_ROOT / "data" / "bench" / "scale"
 
@@ -138,7 +137,7 @@ def serve(size: int, vectors: str, queries: int) -> dict:
         report["baseline"] = timers[BASELINE].timings
     report["for_you"] = for_you(settings, engine, store, embedder, queries)
     report["rss_serving_mb"], report["peak_rss_mb"] = current_rss_mb(), peak_rss_mb()
-    report["pick_up"] = pick_up_a_change(settings, engine, size, vectors)
+    report["pick_up"] = pickup.pick_up_a_change(settings, engine, lambda flag, *extra: run_child(flag, str(size), "--vectors", vectors, *extra))
     chroma.RETIRE_SECONDS = 0  # no search is in flight: a client replaced for another ef is closed at once
     report["hnsw"] = store.hnsw  # the graph this size was built with, and the ef_search it was served at
     report["recall"] = recall(store, shop)
@@ -237,70 +236,6 @@ def for_you(settings: Settings, engine: SearchEngine, store: ProductStore, embed
     return timings
 
 
-def pick_up_a_change(settings: Settings, engine: SearchEngine, size: int, vectors: str) -> dict[str, float]:
-    """Seconds until a new index version is searchable after another process re-wrote ``REWRITTEN`` products:
-    the serving engine reading only those (text searches running on it meanwhile), a restarted app reading
-    only those against the version it saved, and a restarted app with nothing saved reading the whole index
-    (as every new version was read before). The writer and the restarted apps are processes of their own."""
-    timings: dict[str, float] = {}
-    for seed, arm in enumerate(("serving", "restart", "whole")):
-        run_child("--rewrite", str(size), "--vectors", vectors, "--seed", str(seed))
-        if arm == "whole":
-            shutil.rmtree(settings.data_dir / "lexical", ignore_errors=True)  # nothing saved to catch up from
-        if arm != "serving":
-            timings[arm] = run_child("--restart", str(size), "--vectors", vectors)["seconds"]
-            continue
-        with searching_beside(engine) as searches:
-            clock = time.perf_counter()
-            engine.refresh()
-            timings[arm] = time.perf_counter() - clock
-        timings |= {"searches": len(searches), "search_p50": float(np.median(searches)), "search_max": max(searches)}
-    return timings
-
-
-def rewrite(size: int, vectors: str, seed: int) -> dict:
-    """Re-write ``REWRITTEN`` products (the same content: a new version, the same catalogue), as an indexer would."""
-    settings, shop = settings_for(size, vectors), Shop(size, vectors)
-    store = ProductStore(settings, InstantEmbedder(shop).space)
-    rng = np.random.default_rng(seed)
-    products = [shop.product(int(i)) for i in sorted(rng.choice(size, size=min(REWRITTEN, size), replace=False))]
-    store.upsert(products, shop.vectors(products, "image"), shop.vectors(products, "text"), [ContentVersion("bench")] * len(products))
-    return {"version": str(store.catalogue_version())}
-
-
-def restart(size: int, vectors: str) -> dict:
-    """An app starting over the store: seconds until its snapshot is built."""
-    settings, shop = settings_for(size, vectors), Shop(size, vectors)
-    embedder = InstantEmbedder(shop)
-    clock = time.perf_counter()
-    SearchEngine(settings, embedder, ProductStore(settings, embedder.space), speech=None).refresh()
-    return {"seconds": time.perf_counter() - clock}
-
-
-@contextmanager
-def searching_beside(engine: SearchEngine | None) -> Iterator[list[float]]:
-    """Text searches on ``engine`` in a thread for as long as the block runs: the seconds each took."""
-    seconds: list[float] = []
-    if engine is None:
-        yield seconds
-        return
-    done, rng = threading.Event(), np.random.default_rng(12)
-
-    def search() -> None:
-        while not done.is_set():
-            clock = time.perf_counter()
-            engine.search(Query(text=words(rng)))
-            seconds.append(time.perf_counter() - clock)
-
-    thread = threading.Thread(target=search)
-    thread.start()
-    try:
-        yield seconds
-    finally:
-        done.set()
-        thread.join()
-
-
 def recall(store: ProductStore, shop: Shop) -> dict[str, dict[str, float]]:
     """recall@10 of Chroma against an exact scan, per ef_search: asking for 10, and for the engine's 100."""
     rng = np.random.default_rng(3)
@@ -381,17 +316,7 @@ def tables(built: dict[int, dict], served: dict[int, dict]) -> str:
         ratio = ", ".join(f"{ms(s[k], 95) / ms(against[k], 95):.2f}" for k in ("text", "filtered", "photo")) + note \
             if against else "-"  # fmt: skip
         lines.append(f"| {n:,} | {cells} | {ratio} | {ms(s['filtered'], 50) / ms(s['text'], 50):.2f} |")
-    lines += ["", f"A new index version searchable after another process re-wrote {REWRITTEN} products (s): the serving app "
-              "reading only those while text searches run on it; an app restarted after the change (a process of its own) "
-              "reading only those against the version it saved; the same with nothing saved, reading the whole index "
-              "(as every new version was read before)", "",
-              "| products | serving app | restarted app | restarted, whole index | whole / restarted | "
-              "searches meanwhile: p50 ms | longest ms |", "|---|---|---|---|---|---|---|"]  # fmt: skip
-    for n in sizes:
-        if "pick_up" in served[n]:
-            p = served[n]["pick_up"]
-            lines.append(f"| {n:,} | {p['serving']:.2f} | {p['restart']:.2f} | {p['whole']:.2f} | {p['whole'] / p['restart']:.1f} | "
-                         f"{1000 * p['search_p50']:.0f} | {1000 * p['search_max']:.0f} |")  # fmt: skip
+    lines += pickup.table(sizes, served)
     lines += ["", "recall@10 of Chroma's HNSW against an exact scan (100 queries: 50 photo-like on image vectors, "
               "50 text-like on text vectors); `10` = asking for 10, `100` = asking for 100 as the engine does", "",
               "| products | HNSW M / ef_construction, ef_search served | " + " | ".join(f"ef {ef}: 10 / 100" for ef in EF_VALUES) + " |",
@@ -427,37 +352,27 @@ def main() -> None:
     parser.add_argument("--vectors", choices=["clustered", "uniform"], default="clustered")
     parser.add_argument("--max-build-minutes", type=float, default=40.0,
                         help="skip a size whose build the sizes before it say would take longer")  # fmt: skip
-    parser.add_argument("--build", type=int, help=argparse.SUPPRESS)  # child process: build one size
-    parser.add_argument("--first-start", type=int, help=argparse.SUPPRESS)  # child process: first start of one size
-    parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)  # child process: serve one size
-    parser.add_argument("--rewrite", type=int, help=argparse.SUPPRESS)  # child process: another process writes
-    parser.add_argument("--restart", type=int, help=argparse.SUPPRESS)  # child process: an app restarts
-    parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
+    children = {  # each runs in a child process of its own, for one size, and prints its report as JSON
+        "build": lambda n: build(n, args.vectors),
+        "first_start": lambda n: first_start(n, args.vectors),
+        "serve": lambda n: serve(n, args.vectors, args.queries),
+        "blas_size": lambda n: blas_side_by_side(n, args.vectors, args.queries),
+        "rewrite": lambda n: pickup.rewrite(settings_for(n, args.vectors), Shop(n, args.vectors), args.seed),
+        "restart": lambda n: pickup.restart(settings_for(n, args.vectors), Shop(n, args.vectors)),
+    }
+    for child in children:
+        parser.add_argument(f"--{child.replace('_', '-')}", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)  # --rewrite: which products
     parser.add_argument("--blas", action="store_true", help="BLAS on one thread vs its own pool, on built sizes")
-    parser.add_argument("--blas-size", type=int, help=argparse.SUPPRESS)  # child process: that comparison at one size
     args = parser.parse_args()
-    if args.rewrite:
-        print(json.dumps(rewrite(args.rewrite, args.vectors, args.seed)))
-        return
-    if args.restart:
-        print(json.dumps(restart(args.restart, args.vectors)))
-        return
-    if args.blas_size:
-        print(json.dumps(blas_side_by_side(args.blas_size, args.vectors, args.queries)))
-        return
+    for child, run in children.items():
+        if getattr(args, child):
+            print(json.dumps(run(getattr(args, child))))
+            return
     if args.blas:
         sizes = [n for n in args.products if (settings_for(n, args.vectors).data_dir / "built.json").is_file()]
         print(blas_table({n: run_child("--blas-size", str(n), "--vectors", args.vectors, "--queries", str(args.queries))
                           for n in sizes}))  # fmt: skip
-        return
-    if args.build:
-        print(json.dumps(build(args.build, args.vectors)))
-        return
-    if args.first_start:
-        print(json.dumps(first_start(args.first_start, args.vectors)))
-        return
-    if args.serve:
-        print(json.dumps(serve(args.serve, args.vectors, args.queries)))
         return
     built, served = {}, {}
     for size in sorted(set(args.products) | {BASELINE}):

@@ -70,7 +70,7 @@ class SnapshotReader:
                 or self.store.followed != version):  # fmt: skip
             return None  # (not followed: this process's own writer holds the store, whose client may not see it)
         usable = earlier is not None and earlier.exact and earlier.vectors is not None
-        since = earlier.catalogue if usable else next(iter(self.saved.versions_before(version)), None)
+        since = earlier.catalogue if usable else self.saved.newest_before(version)
         changes = self.store.changes_since(since) if since is not None else None
         if changes is None or changes.version != version or len(changes.written) > CATCH_UP_SHARE * changes.text_records:
             return None
@@ -95,8 +95,7 @@ class SnapshotReader:
             return None
         ordered = [products[pid] for pid in ids]
         self.saved.save_products(version, ordered)
-        self.saved.save_vectors(version, table)
-        table = self.saved.load_vectors(version, ids, self.store.space.dim) or table
+        table = self._saved_table(version, table)
         log.info("index version %s: read the %d products written since %s, kept %d", version, len(written), since,
                  len(ordered) - len(written))  # fmt: skip
         return Snapshot.build(ordered, sequence, catalogue=catalogue, lexical=self.saved.lexicon(version), read_at=version,
@@ -140,7 +139,9 @@ class SnapshotReader:
             reuse = (earlier.vectors, lambda pid: earlier.by_id.get(pid) == now[pid])
         table = VectorTable.read(ids, dim, self.store.record_vectors, reuse)
         exact = version is not None and self.store.catalogue_version() == version
-        if exact and ids:
-            self.saved.save_vectors(version, table)
-            table = self.saved.load_vectors(version, ids, dim) or table  # memory-mapped: pages in what searches touch
-        return table, exact
+        return (self._saved_table(version, table) if exact and ids else table), exact
+
+    def _saved_table(self, version: CatalogueVersion, table: VectorTable) -> VectorTable:
+        """``table`` saved for ``version`` and memory-mapped back, so only the pages searches touch stay in memory."""
+        self.saved.save_vectors(version, table)
+        return self.saved.load_vectors(version, table.ids, table.dim) or table

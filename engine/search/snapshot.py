@@ -151,12 +151,12 @@ class SavedIndexes:
             shutil.rmtree(rejected, ignore_errors=True)
         self._save(version, VECTORS, table.save, f"the vectors of {len(table)} products")
 
-    def versions_before(self, version: CatalogueVersion) -> list[CatalogueVersion]:
-        """Versions of ``version``'s index saved with both their products and their vectors, older than it, newest first."""
+    def newest_before(self, version: CatalogueVersion) -> CatalogueVersion | None:
+        """The newest version of ``version``'s index older than it saved with both its products and its vectors."""
         folder = self.folder(version).parent
         numbers = [int(f.name[len(PRODUCTS) :]) for f in folder.glob(f"{PRODUCTS}*") if f.name[len(PRODUCTS) :].isdigit()]
-        return [CatalogueVersion(version.collection, n) for n in sorted(numbers, reverse=True)
-                if n < version.number and n % 2 == 0 and (folder / f"{VECTORS}{n}").is_dir()]  # fmt: skip
+        return next((CatalogueVersion(version.collection, n) for n in sorted(numbers, reverse=True)
+                     if n < version.number and n % 2 == 0 and (folder / f"{VECTORS}{n}").is_dir()), None)  # fmt: skip
 
     def load_products(self, version: CatalogueVersion) -> list[Product] | None:
         """The products saved for ``version`` (sorted by id, as the store reads them), or None."""

@@ -38,6 +38,10 @@ class VectorTable:
     def __len__(self) -> int:
         return len(self.ids)
 
+    @property
+    def dim(self) -> int:
+        return int(self._rows[KINDS[0]].shape[1])
+
     @classmethod
     def read(cls, ids: Sequence[str], dim: int,
              read: Callable[[list[tuple[str, Kind]]], dict[tuple[str, Kind], np.ndarray]],
