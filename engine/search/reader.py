@@ -9,8 +9,8 @@ so reads nothing from the store but its version marker and its count of products
 A new settled version (the command-line indexer changed a few products) is read as the changes to
 one the app already holds exactly: the snapshot it replaces, or after a restart the newest version
 saved. Only the products written since are read (:meth:`ProductStore.changes_since`); the rest is
-copied. At 100k products, after 100 were re-written, an app restarting that way was ready in 16.7 s
-against 34.7 s reading everything again (``bench/scale.py``); most of what is left is rebuilding the
+copied. At 100k products, after 100 were re-written, an app restarting that way was ready in 12.9 s
+against 26.7 s reading everything again (``bench/scale.py``); most of what is left is rebuilding the
 BM25 index and the spelling vocabulary, which are still built whole.
 """
 
