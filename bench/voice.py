@@ -7,7 +7,9 @@ Stock is ``whisper.load_model(checkpoint).transcribe(path, fp16=False)`` with th
 (language detection, temperature fallback). ShopLens is ``SpeechRecognizer.transcribe`` told the
 spoken language as the UI's "Spoken language" tells it (as ``engine.evaluate`` does), and for English
 once more with the language left to detection. The clips are the spoken query sets of the evaluation
-(espeak-ng voices); each clip is run by stock, then by ShopLens, so both meet the same machine load.
+(espeak-ng voices); each clip is run by stock, then by ShopLens and by ShopLens scoring every token in
+fp32 (``SHOPLENS_WHISPER_LOGITS=exact``, :mod:`engine.models.whisper_logits`), the two taking turns
+going first, so all three meet the same machine load.
 Error rates are ``engine.evaluate.word_error_rate`` (WER in English, CER in Chinese); stock's Chinese
 is converted to Simplified as ShopLens's is, so that only recognition differs. The last rows time a
 12-minute upload of white noise. Prints one Markdown table; nothing here is asserted.
@@ -58,8 +60,10 @@ class Runs:
 class ShopLens:
     """The recogniser under test, counting its decoding attempts (one per clip, plus retries)."""
 
-    def __init__(self, checkpoint: Path) -> None:
-        self.recognizer = SpeechRecognizer(Settings(_env_file=None, whisper_model=str(checkpoint), device="cpu"))
+    def __init__(self, checkpoint: Path, **settings) -> None:
+        self.recognizer = SpeechRecognizer(
+            Settings(_env_file=None, whisper_model=str(checkpoint), device="cpu", **settings)
+        )
         self.attempts = 0
         decode, model = speech.decode_features, self.recognizer.model
 
@@ -108,18 +112,21 @@ def timed(run, *args) -> tuple[float, str]:
     return time.perf_counter() - started, text
 
 
-def compare(stock_model, ours: ShopLens, clips: list[tuple[str, Path]], scored: str,
-            language: str | None) -> tuple[Runs, Runs]:  # fmt: skip
-    """Stock and ShopLens over the clips, interleaved clip by clip."""
-    stock, shoplens = Runs(), Runs()
-    for reference, clip in clips:
+def compare(stock_model, ours: ShopLens, exact: ShopLens, clips: list[tuple[str, Path]], scored: str,
+            language: str | None) -> tuple[Runs, Runs, Runs]:  # fmt: skip
+    """Stock, ShopLens and ShopLens scoring every token in fp32 over the clips, interleaved clip by clip
+    (the two ShopLens arms take turns going first)."""
+    stock, shoplens, fp32 = Runs(), Runs(), Runs()
+    for number, (reference, clip) in enumerate(clips):
         seconds, text = timed(stock_text, stock_model, clip)
         stock.seconds.append(seconds)
         stock.errors.append(word_error_rate(reference, simplified(text) if scored == "zh" else text, scored))
-        seconds, text = timed(ours.text, clip, language)
-        shoplens.seconds.append(seconds)
-        shoplens.errors.append(word_error_rate(reference, text, scored))
-    return stock, shoplens
+        arms = [(ours, shoplens), (exact, fp32)]
+        for recogniser, runs in arms if number % 2 == 0 else arms[::-1]:
+            seconds, text = timed(recogniser.text, clip, language)
+            runs.seconds.append(seconds)
+            runs.errors.append(word_error_rate(reference, text, scored))
+    return stock, shoplens, fp32
 
 
 def plans(multilingual: bool) -> list[tuple[str, str | None]]:
@@ -165,20 +172,25 @@ def main() -> None:
     rows = []
     for name, checkpoint in checkpoints.items():
         stock_model, ours = whisper.load_model(str(checkpoint), device="cpu"), ShopLens(checkpoint)
+        exact = ShopLens(checkpoint, whisper_logits="exact")
         multilingual = stock_model.is_multilingual
         warm_up = sets["spoken-en"][0][1]
-        stock_text(stock_model, warm_up), ours.text(warm_up, None)
+        stock_text(stock_model, warm_up), ours.text(warm_up, None), exact.text(warm_up, None)
         for kind, language in plans(multilingual):
             clips, scored = sets[kind], LANGUAGES[kind]
             ours.attempts = 0
-            stock, shoplens = compare(stock_model, ours, clips, scored, language)
+            stock, shoplens, fp32 = compare(stock_model, ours, exact, clips, scored, language)
             measure = "CER" if scored == "zh" else "WER"
             rows.append(f"| {name} | {label(kind, language, multilingual)} | {len(clips)} "
                         f"| {stock.ms(50):.0f} | {stock.ms(95):.0f} | {shoplens.ms(50):.0f} | {shoplens.ms(95):.0f} "
                         f"| {shoplens.ms(50) / stock.ms(50):.2f} | {shoplens.ms(95) / shoplens.ms(50):.2f} "
-                        f"| {ours.attempts - len(clips)} | {measure} {stock.error():.3f} | {measure} {shoplens.error():.3f} |")  # fmt: skip
+                        f"| {ours.attempts - len(clips)} | {measure} {stock.error():.3f} | {measure} {shoplens.error():.3f} "
+                        f"| {fp32.ms(50):.0f} | {fp32.ms(95) / fp32.ms(50):.2f} | {shoplens.ms(50) / fp32.ms(50):.2f} "
+                        f"| {measure} {fp32.error():.3f} |")  # fmt: skip
             print(rows[-1], file=sys.stderr, flush=True)  # progress: a full run takes a while
-            record_goals(args.goals, f"{name}, {label(kind, language, multilingual)}", stock, shoplens, measure)
+            what = f"{name}, {label(kind, language, multilingual)}"
+            record_goals(args.goals, what, stock, shoplens, measure)
+            record_goals(args.goals, f"{what}, fp32 scores", stock, fp32, measure)
         if not args.no_noise:
             ours.attempts = 0
             upload = noise_upload(scratch)
@@ -186,7 +198,7 @@ def main() -> None:
             our_seconds, our_heard = timed(ours.text, upload, None)
             rows.append(f"| {name} | 12-minute noise upload ({upload.stat().st_size / 1e6:.0f} MB) | 1 "
                         f"| {stock_seconds * 1000:.0f} | | {our_seconds * 1000:.0f} | | {our_seconds / stock_seconds:.3f} | "
-                        f"| {ours.attempts - 1} | heard {stock_heard[:30]!r} | heard {our_heard[:30]!r} |")  # fmt: skip
+                        f"| {ours.attempts - 1} | heard {stock_heard[:30]!r} | heard {our_heard[:30]!r} | | | | |")  # fmt: skip
             print(rows[-1], file=sys.stderr, flush=True)
             record(args.goals, Goal(f"voice, {name}, 12-minute noise upload", f"stock {stock_seconds:.1f} s",
                                     f"{our_seconds:.1f} s", our_seconds / stock_seconds, "bounded", None,
@@ -195,8 +207,9 @@ def main() -> None:
     print(f"\nVoice: stock transcribe() vs ShopLens on CPU ({torch.get_num_threads()} torch threads), "
           "interleaved clip by clip\n")  # fmt: skip
     print("| Whisper | clips | n | stock p50 ms | stock p95 ms | ShopLens p50 ms | ShopLens p95 ms "
-          "| ShopLens/stock p50 | ShopLens p95/p50 | ShopLens retries | stock error | ShopLens error |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+          "| ShopLens/stock p50 | ShopLens p95/p50 | ShopLens retries | stock error | ShopLens error "
+          "| fp32 scores p50 ms | fp32 scores p95/p50 | ShopLens / fp32 scores p50 | fp32 scores error |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     print("\n".join(rows))
 
 

@@ -49,6 +49,12 @@ class Settings(BaseSettings):
         "15 s: about half the encoder's work for a short query), `full` = the 30 s Whisper was trained on, `auto` = "
         "`fit` for models larger than tiny (no less accurate there), `full` for tiny ones (which lose words).",
     )
+    whisper_logits: Literal["shortlist", "exact"] = Field(
+        "shortlist",
+        description="How Whisper's decoder scores its 52k-token vocabulary at each step: `shortlist` = "
+        "estimated with INT8 weights, then the 64 best text tokens and every special token scored again "
+        "exactly in fp32 (the same words on the spoken query sets, a cheaper step), `exact` = fp32 for all.",
+    )
     model_cache_dir: Path | None = Field(None, description="Where downloaded weights are cached (library default if empty).")
     device: Literal["auto", "cpu", "cuda", "mps"] = Field("auto", description="Torch device; `auto` picks CUDA when present.")
     batch_size: int = Field(32, ge=1, le=1024, description="Images or texts per model call while indexing.")

@@ -18,7 +18,9 @@ A voice query is short, so recognition is a single 30 s window, done the cheap w
 Weights and arithmetic stay fp32 (``fp16=False``). On CPUs without bf16/fp16 arithmetic (AVX-512
 alone is not enough) half precision ran the encoder two to five times slower, and int8 dynamic
 quantization of the linear layers, though faster, raised Whisper base's error rates on the spoken
-query sets (see ``bench/voice.py`` for the measured speed and accuracy of this path).
+query sets (see ``bench/voice.py`` for the measured speed and accuracy of this path). The one
+exception is the decoder's scoring of its vocabulary, estimated in INT8 and exact where a token is
+chosen (``SHOPLENS_WHISPER_LOGITS``, :mod:`engine.models.whisper_logits`).
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ import torch
 
 from engine.errors import InvalidInputError, ModelUnavailableError, NoSpeechError, brief
 from engine.models.devices import resolve_device
+from engine.models.whisper_logits import shortlist_logits
 from engine.models.whisper_steps import decode_features, detect_language, encode, share_cross_attention
 from engine.settings import Settings
 from engine.types import Transcript
@@ -185,6 +188,8 @@ class SpeechRecognizer:
                 "If this machine cannot download it, set SHOPLENS_WHISPER_MODEL to a local checkpoint (.pt)."
             ) from error
         share_cross_attention(model)  # a sampled retry's candidates read the clip once
+        if self.settings.whisper_logits == "shortlist":
+            shortlist_logits(model, _first_special_token(model), threads=torch.get_num_threads())
         log.info("Whisper %s ready in %.1f s (%s)", name, time.perf_counter() - started,
                  "multilingual" if model.is_multilingual else "English only")  # fmt: skip
         return model
@@ -260,6 +265,13 @@ class SpeechRecognizer:
         if _needs_retry(result):
             result = likelier(result, decode_features(self.model, features, replace(options, **RETRY)))
         return result
+
+
+def _first_special_token(model) -> int:
+    """End of text: the first of Whisper's special tokens, after every text token."""
+    from whisper.tokenizer import get_tokenizer
+
+    return get_tokenizer(model.is_multilingual, num_languages=model.num_languages).eot
 
 
 def fits_window(setting: str, dims) -> bool:

@@ -1,0 +1,95 @@
+"""Whisper's decoder scores its vocabulary from a shortlist, and samples a retry in two heats."""
+
+import pytest
+import torch
+
+from engine.models import speech, whisper_steps
+from engine.models.speech import SpeechRecognizer
+from engine.models.whisper_logits import SHORTLIST, ShortlistLogits
+from tests.test_speech import PHRASES
+
+EOT_ENGLISH = 50256  # tiny.en's end of text: its text tokens come before it
+
+
+@pytest.fixture(scope="module")
+def exact_speech(make_settings_module) -> SpeechRecognizer:
+    """The same tiny.en, scoring every token in fp32 as Whisper does."""
+    recognizer = SpeechRecognizer(make_settings_module(whisper_logits="exact"))
+    recognizer.warm_up()
+    return recognizer
+
+
+@pytest.fixture(scope="module")
+def make_settings_module(tmp_path_factory, whisper_checkpoint):
+    from engine.settings import Settings
+
+    def make(**overrides) -> Settings:
+        values = dict(whisper_model=str(whisper_checkpoint), device="cpu", data_dir=tmp_path_factory.mktemp("data"))
+        return Settings(_env_file=None, **{**values, **overrides})
+
+    return make
+
+
+def decoder_states(recognizer: SpeechRecognizer, clip) -> torch.Tensor:
+    """The decoder's final states (before the vocabulary) at every step of decoding ``clip``."""
+    states = []
+    handle = recognizer.model.decoder.ln.register_forward_hook(lambda _m, _i, out: states.append(out.reshape(-1, out.shape[-1])))
+    try:
+        recognizer._recognise(recognizer.decode(clip)[0])
+    finally:
+        handle.remove()
+    return torch.cat(states)
+
+
+def test_only_the_shortlisted_setting_replaces_whispers_own_scoring(shared_speech, exact_speech):
+    assert isinstance(shared_speech.model.decoder.shortlist, ShortlistLogits)  # the default
+    assert not hasattr(exact_speech.model.decoder, "shortlist")
+    assert "forward" not in vars(exact_speech.model.decoder)  # Whisper's own TextDecoder.forward
+
+
+def test_shortlisted_scores_are_exact_for_the_best_text_tokens_and_every_special_token(shared_speech, speak):
+    states = decoder_states(shared_speech, speak(PHRASES[1]))
+    weights = shared_speech.model.decoder.token_embedding.weight
+    with torch.inference_mode():
+        exact = states @ weights.T
+        scored = shared_speech.model.decoder.shortlist(states)
+    assert scored.shape == exact.shape and len(states) >= 8  # every step of a spoken phrase
+    assert torch.equal(scored.argmax(-1), exact.argmax(-1))
+    best = exact[:, :EOT_ENGLISH].topk(SHORTLIST // 2, dim=-1).indices  # well inside the shortlist
+    assert torch.allclose(scored.gather(1, best), exact.gather(1, best), atol=1e-4)
+    assert torch.allclose(scored[:, EOT_ENGLISH:], exact[:, EOT_ENGLISH:], atol=1e-4)  # languages, timestamps...
+    tail = (scored - exact)[:, :EOT_ENGLISH].abs()
+    assert 1e-3 < tail.mean() < 0.5 and tail.max() < 3  # the rest is an INT8 estimate, near fp32's
+    log_softmax = torch.log_softmax(scored, -1).gather(1, exact.argmax(-1, keepdim=True))
+    assert torch.allclose(log_softmax, torch.log_softmax(exact, -1).gather(1, exact.argmax(-1, keepdim=True)), atol=0.01)
+
+
+@pytest.mark.parametrize("phrase", PHRASES)
+def test_shortlisted_and_exact_scores_hear_the_same_tokens(shared_speech, exact_speech, speak, monkeypatch, phrase):
+    decoded = {}
+    real = speech.decode_features
+
+    def keep(model, features, options):
+        result = real(model, features, options)
+        decoded.setdefault(model, []).append(result)
+        return result
+
+    monkeypatch.setattr(speech, "decode_features", keep)
+    clip = speak(phrase)
+    heard = {recognizer: recognizer.transcribe(clip).text for recognizer in (shared_speech, exact_speech)}
+    shortlisted, exact = decoded[shared_speech.model], decoded[exact_speech.model]
+    assert [r.tokens for r in shortlisted] == [r.tokens for r in exact]
+    assert heard[shared_speech] == heard[exact_speech]
+    assert all(abs(a.avg_logprob - b.avg_logprob) < 0.01 for a, b in zip(shortlisted, exact))
+
+
+def test_a_race_in_two_heats_draws_the_field_as_often_as_whispers_softmax():
+    """Three contenders run one by one; the nine others as a field that holds about half the probability."""
+    logits = torch.tensor([3.0, 2.5, 2.0] + [1.6] * 4 + [1.0] * 4 + [float("-inf")]).repeat(80_000, 1)
+    torch.manual_seed(0)
+    drawn = whisper_steps.race_sample(logits, 1.0, contenders=3)
+    share = torch.bincount(drawn, minlength=12).double() / len(drawn)
+    softmax = torch.softmax(logits[0].double(), dim=0)
+    assert softmax[3:].sum() > 0.4  # the field is no formality
+    assert torch.allclose(share, softmax, atol=0.006)
+    assert share[11] == 0  # a token Whisper's filters ruled out is never drawn
