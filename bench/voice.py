@@ -188,9 +188,7 @@ def main() -> None:
                         f"| {fp32.ms(50):.0f} | {fp32.ms(95) / fp32.ms(50):.2f} | {shoplens.ms(50) / fp32.ms(50):.2f} "
                         f"| {measure} {fp32.error():.3f} |")  # fmt: skip
             print(rows[-1], file=sys.stderr, flush=True)  # progress: a full run takes a while
-            what = f"{name}, {label(kind, language, multilingual)}"
-            record_goals(args.goals, what, stock, shoplens, measure)
-            record_goals(args.goals, f"{what}, fp32 scores", stock, fp32, measure)
+            record_goals(args.goals, f"{name}, {label(kind, language, multilingual)}", stock, shoplens, measure)
         if not args.no_noise:
             ours.attempts = 0
             upload = noise_upload(scratch)
