@@ -2,7 +2,7 @@ import math
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, replace
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -19,7 +19,6 @@ from engine.models.speech import (
     token_budget,
     trim_silence,
 )
-from engine.settings import Settings
 from tests.conftest import ffmpeg
 
 PHRASES = [
@@ -145,25 +144,6 @@ def test_converted_checkpoint_has_tiny_en_dimensions(whisper_checkpoint):
 
 
 # --- the fast path: one window, one encoder pass, greedy first ----------------------------------
-@pytest.fixture(scope="module")
-def random_multilingual(tmp_path_factory) -> SpeechRecognizer:
-    """A multilingual Whisper with tiny random layers: it hears nothing, but runs every step of the path."""
-    from whisper.model import ModelDimensions, Whisper
-
-    dims = ModelDimensions(n_mels=80, n_audio_ctx=1500, n_audio_state=64, n_audio_head=2, n_audio_layer=1,
-                           n_vocab=51865, n_text_ctx=448, n_text_state=64, n_text_head=2, n_text_layer=1)  # fmt: skip
-    torch.manual_seed(0)
-    model = Whisper(dims)
-    # Whisper leaves the decoder's positions as torch.empty (a checkpoint fills them): whatever was in
-    # memory, NaN on some machines, so a sampled retry failed on invalid logits. Seeded values instead.
-    torch.nn.init.normal_(model.decoder.positional_embedding, std=0.02)
-    path = tmp_path_factory.mktemp("whisper-random") / "multilingual.pt"
-    torch.save({"dims": asdict(dims), "model_state_dict": model.state_dict()}, path)
-    recognizer = SpeechRecognizer(Settings(_env_file=None, whisper_model=str(path), device="cpu"))
-    assert recognizer.model.is_multilingual
-    return recognizer
-
-
 @contextmanager
 def forward_calls(module: torch.nn.Module) -> Iterator[list[int]]:
     """A list that grows by one entry for each forward pass of ``module``."""

@@ -1,4 +1,5 @@
-"""Whisper's decoder scores its vocabulary from a shortlist, and samples a retry in two heats."""
+"""Whisper's decoding made cheaper: the vocabulary scored from a shortlist, a retry sampled in two heats,
+a clip's cross-attention keys projected once."""
 
 import pytest
 import torch
@@ -93,3 +94,37 @@ def test_a_race_in_two_heats_draws_the_field_as_often_as_whispers_softmax():
     assert softmax[3:].sum() > 0.4  # the field is no formality
     assert torch.allclose(share, softmax, atol=0.006)
     assert share[11] == 0  # a token Whisper's filters ruled out is never drawn
+
+
+def test_a_clips_cross_attention_keys_are_projected_once_for_detection_greedy_and_retry(random_multilingual, speak,
+                                                                                       monkeypatch):  # fmt: skip
+    from whisper.model import Linear
+
+    model = random_multilingual.model
+    cross = {id(m) for block in model.decoder.blocks for m in (block.cross_attn.key, block.cross_attn.value)}
+    projected = []
+    real = Linear.forward
+    monkeypatch.setattr(Linear, "forward", lambda self, x: (projected.append(1) if id(self) in cross else None) or real(self, x))
+    monkeypatch.setattr(speech, "_needs_retry", lambda result: True)  # every clip gets the retry too
+    attempts = []
+    monkeypatch.setattr(speech, "detect_language", lambda m, f: attempts.append("detect") or whisper_steps.detect_language(m, f))
+    results = []
+    decode = speech.decode_features
+    monkeypatch.setattr(speech, "decode_features", lambda *args: results.append(decode(*args)) or results[-1])
+    first, second = (random_multilingual.decode(speak(phrase))[0] for phrase in PHRASES[:2])
+
+    random_multilingual._recognise(first)  # language detected, greedy, retry: three decodings of one clip
+    assert attempts == ["detect"] and len(projected) == len(cross)  # each projection ran once
+    heard = random_multilingual._recognise(first)
+    assert len(projected) == 2 * len(cross)  # the same samples again: a new encoder output, projected again
+    remembered = [(r.tokens, r.avg_logprob, r.no_speech_prob) for r in results[-2:]]  # greedy and retry
+    random_multilingual._recognise(second)
+    assert len(projected) == 3 * len(cross)
+    for block in model.decoder.blocks:  # Whisper's own projections, computed at every decoding
+        del block.cross_attn.key.forward, block.cross_attn.value.forward
+    try:
+        assert random_multilingual._recognise(first) == heard
+        assert [(r.tokens, r.avg_logprob, r.no_speech_prob) for r in results[-2:]] == remembered  # the same numbers
+        assert len(projected) == 6 * len(cross)
+    finally:
+        whisper_steps.remember_clip_keys(model)

@@ -42,7 +42,13 @@ import torch
 from engine.errors import InvalidInputError, ModelUnavailableError, NoSpeechError, brief
 from engine.models.devices import resolve_device
 from engine.models.whisper_logits import shortlist_logits
-from engine.models.whisper_steps import decode_features, detect_language, encode, share_cross_attention
+from engine.models.whisper_steps import (
+    decode_features,
+    detect_language,
+    encode,
+    remember_clip_keys,
+    share_cross_attention,
+)
 from engine.settings import Settings
 from engine.types import Transcript
 
@@ -188,6 +194,7 @@ class SpeechRecognizer:
                 "If this machine cannot download it, set SHOPLENS_WHISPER_MODEL to a local checkpoint (.pt)."
             ) from error
         share_cross_attention(model)  # a sampled retry's candidates read the clip once
+        remember_clip_keys(model)  # ... and detection, greedy and retry project it once
         if self.settings.whisper_logits == "shortlist":
             shortlist_logits(model, _first_special_token(model), threads=torch.get_num_threads())
         log.info("Whisper %s ready in %.1f s (%s)", name, time.perf_counter() - started,
