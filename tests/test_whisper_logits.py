@@ -48,6 +48,25 @@ def test_only_the_shortlisted_setting_replaces_whispers_own_scoring(shared_speec
     assert "forward" not in vars(exact_speech.model.decoder)  # Whisper's own TextDecoder.forward
 
 
+@pytest.mark.parametrize("changed", [False, True])
+def test_a_whisper_whose_decoder_changed_keeps_its_own_scoring(monkeypatch, changed):
+    """A newer openai-whisper may change ``TextDecoder.forward``; the shortlist checks it copies it right."""
+    from whisper.model import ModelDimensions, Whisper
+
+    from engine.models import whisper_logits
+
+    dims = ModelDimensions(n_mels=80, n_audio_ctx=1500, n_audio_state=64, n_audio_head=2, n_audio_layer=1,
+                           n_vocab=51865, n_text_ctx=448, n_text_state=64, n_text_head=2, n_text_layer=1)  # fmt: skip
+    torch.manual_seed(0)
+    model = Whisper(dims)
+    torch.nn.init.normal_(model.decoder.positional_embedding, std=0.02)
+    if changed:  # as if Whisper had added a step this module's copy lacks
+        copied = whisper_logits._decoder_forward
+        monkeypatch.setattr(whisper_logits, "_decoder_forward", lambda d, x, xa, kv_cache=None: copied(d, x, 2 * xa, kv_cache))
+    assert whisper_logits.shortlist_logits(model, 50257, threads=1) is not changed
+    assert ("forward" in vars(model.decoder)) is not changed and hasattr(model.decoder, "shortlist") is not changed
+
+
 def test_shortlisted_scores_are_exact_for_the_best_text_tokens_and_every_special_token(shared_speech, speak):
     states = decoder_states(shared_speech, speak(PHRASES[1]))
     weights = shared_speech.model.decoder.token_embedding.weight

@@ -69,7 +69,25 @@ def shortlist_logits(model, first_special: int, *, threads: int) -> bool:
         return False
     model.decoder.shortlist = projection
     model.decoder.forward = types.MethodType(_decoder_forward, model.decoder)
+    if not _agrees_with_whisper(model.decoder, first_special):
+        log.warning("this openai-whisper's decoder is not the one ShopLens shortlists: scoring every token in fp32")
+        del model.decoder.forward, model.decoder.shortlist
+        return False
     return True
+
+
+def _agrees_with_whisper(decoder, first_special: int) -> bool:
+    """Whether the shortlisted pass gives Whisper's own next tokens and special-token scores on a probe
+    (a few tokens over random audio features): a newer openai-whisper whose ``TextDecoder.forward``
+    changed keeps its own instead of this module's copy."""
+    generator = torch.Generator().manual_seed(0)
+    tokens = torch.tensor([[first_special + 1, first_special + 2, first_special + 3]])
+    features = torch.randn(1, 16, decoder.ln.normalized_shape[0], generator=generator)
+    with torch.inference_mode():
+        own, shortlisted = type(decoder).forward(decoder, tokens, features), decoder(tokens, features)
+    return torch.equal(own.argmax(-1), shortlisted.argmax(-1)) and torch.allclose(
+        own[..., first_special:], shortlisted[..., first_special:], atol=1e-3
+    )
 
 
 def _decoder_forward(decoder, x: torch.Tensor, xa: torch.Tensor, kv_cache: dict | None = None) -> torch.Tensor:
