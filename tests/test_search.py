@@ -175,6 +175,6 @@ def test_searches_read_no_product_vectors_and_a_new_catalogue_version_reads_them
     np.testing.assert_array_equal(snapshot.vectors.vector(position, "image"), image[0])
     shop.search(query)
     assert len(reads) == 1
-    lacking = {changed.id: Candidate()}  # as a candidate found by neither vector: both similarities from the table
+    lacking = {changed.id: Candidate(position=position)}  # found by neither vector: both similarities from the table
     shop.engine.candidates.fill_missing_similarities(lacking, asked, snapshot)
     assert lacking[changed.id].similarity == pytest.approx({"image": float(asked[0]), "text": float(asked[1])}, abs=1e-6)

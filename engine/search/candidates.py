@@ -59,10 +59,7 @@ class CandidateGatherer:
         candidates: dict[str, Candidate] = {}
         found = self._workers.map(lambda kind: (kind, self.nearest(vector, kind, keep, snapshot)), KINDS)
         for kind, matches in found:
-            for match in matches:
-                candidate = candidates.setdefault(match.product_id, Candidate())
-                candidate.similarity[kind] = match.similarity
-                candidate.matched.append(kind)
+            add_matches(candidates, kind, matches, snapshot)
         return candidates
 
     def nearest(self, vector: np.ndarray, kind: Kind, keep: np.ndarray | None, snapshot: Snapshot) -> list[VectorMatch]:
@@ -114,12 +111,13 @@ class CandidateGatherer:
         """BM25's best matches under the filters join the candidates; other candidates get their score."""
         ids = snapshot.lexical.ids
         for i in lexical.best.tolist():
-            candidates.setdefault(ids[i], Candidate()).matched.append("lexical")
-        position = snapshot.lexical.position
-        found = [(candidate, position[pid]) for pid, candidate in candidates.items() if pid in position]
-        at = np.array([i for _, i in found], dtype=np.int64)
-        scores = np.where(keep[at], lexical.scores[at], 0.0).tolist()
-        for (candidate, _), score in zip(found, scores):
+            candidate = candidates.get(ids[i])
+            if candidate is None:
+                candidate = candidates[ids[i]] = Candidate(position=i)
+            candidate.matched.append("lexical")
+        found = list(candidates.values())
+        at = positions(found)
+        for candidate, score in zip(found, np.where(keep[at], lexical.scores[at], 0.0).tolist()):
             if score > 0:
                 candidate.bm25 = score
 
@@ -129,8 +127,8 @@ class CandidateGatherer:
         first), chosen by partial selection over the catalogue's columns (ties by product id)."""
         allowed = np.flatnonzero(keep)
         ids = snapshot.lexical.ids
-        for i in allowed[top_k(-order[allowed], RESULT_POOL)]:
-            candidates.setdefault(ids[i], Candidate(matched=["filters"]))
+        for i in allowed[top_k(-order[allowed], RESULT_POOL)].tolist():
+            candidates.setdefault(ids[i], Candidate(matched=["filters"], position=i))
 
     @staticmethod
     def fill_missing_similarities(candidates: dict[str, Candidate], vector: np.ndarray | None, snapshot: Snapshot,
@@ -139,15 +137,33 @@ class CandidateGatherer:
         snapshot's vector table."""
         if vector is None:
             return
-        position = snapshot.lexical.position
         for kind in kinds:
-            lacking = [pid for pid, candidate in candidates.items() if kind not in candidate.similarity and pid in position]
+            lacking = [candidate for candidate in candidates.values() if kind not in candidate.similarity]
             if not lacking:
                 continue
-            similarity = _vectors(snapshot).similarities(np.array([position[pid] for pid in lacking]), kind, vector)
-            for pid, value in zip(lacking, similarity.tolist()):
+            for candidate, value in zip(lacking, _vectors(snapshot).similarities(positions(lacking), kind, vector).tolist()):
                 if not math.isnan(value):
-                    candidates[pid].similarity[kind] = value
+                    candidate.similarity[kind] = value
+
+
+def add_matches(candidates: dict[str, Candidate], kind: Kind, matches: list[VectorMatch], snapshot: Snapshot) -> None:
+    """The store's ``kind`` neighbours join the candidates, each product's position looked up once. A
+    product the store holds but this snapshot does not (written since it was read) is left out: it
+    can be shown only from the next snapshot, which holds its record."""
+    position = snapshot.lexical.position
+    for match in matches:
+        candidate = candidates.get(match.product_id)
+        if candidate is None:
+            at = position.get(match.product_id)
+            if at is None:
+                continue
+            candidate = candidates[match.product_id] = Candidate(position=at)
+        candidate.similarity[kind] = match.similarity
+        candidate.matched.append(kind)
+
+
+def positions(candidates: list[Candidate]) -> np.ndarray:
+    return np.fromiter((candidate.position for candidate in candidates), dtype=np.int64, count=len(candidates))
 
 
 def _vectors(snapshot: Snapshot) -> VectorTable:

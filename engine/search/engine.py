@@ -39,7 +39,7 @@ from engine.errors import InvalidInputError
 from engine.models.clip import ClipEmbedder
 from engine.models.devices import one_blas_thread
 from engine.models.speech import SpeechRecognizer
-from engine.search.candidates import CANDIDATES, RESULT_POOL, CandidateGatherer
+from engine.search.candidates import CANDIDATES, RESULT_POOL, CandidateGatherer, add_matches
 from engine.search.fusion import LEXICAL_WEIGHT, WEIGHTS, Candidate, compose, fuse, unit
 from engine.search.lexical import tokenize
 from engine.search.reader import SnapshotReader
@@ -240,7 +240,7 @@ class SearchEngine:
         self._flag_negatives(candidates, negatives, snapshot)
         mode = "both" if (words or hints) and image is not None else ("photo" if image is not None else "words")
         ranked = fuse(candidates, WEIGHTS[mode], LEXICAL_WEIGHT if lexical is not None else 0.0,
-                      use_vectors=query.mode != "lexical")  # fmt: skip
+                      use_vectors=query.mode != "lexical", limit=RESULT_POOL)  # fmt: skip
         result.matching = int((keep if ranked_set is None else keep & ranked_set).sum())
         result.facets = snapshot.columns.counts(constraints, ranked_set, stars)
         self._finish(result, ranked, candidates, words, query, snapshot, reviews)
@@ -265,16 +265,12 @@ class SearchEngine:
         k = k or self.settings.top_k
         candidates: dict[str, Candidate] = {}
         for kind in KINDS:  # a product close by one vector may be the best by both: gather widely, then rank
-            for match in self.store.query(own[kind], kind, max(CANDIDATES, k + 1)):
-                candidate = candidates.setdefault(match.product_id, Candidate())
-                candidate.similarity[kind] = match.similarity
-                candidate.matched.append(kind)
+            add_matches(candidates, kind, self.store.query(own[kind], kind, max(CANDIDATES, k + 1)), snapshot)
         candidates.pop(product_id, None)
         for kind in KINDS:
             self.candidates.fill_missing_similarities(candidates, own[kind], snapshot, kinds=(kind,))
-        ranked = fuse(candidates, (0.5, 0.5), 0.0)[:k]
-        return [Hit(snapshot.by_id[pid], score, dict(candidates[pid].similarity), tuple(candidates[pid].matched), breakdown)
-                for score, pid, breakdown in ranked if pid in snapshot.by_id]  # fmt: skip
+        ranked = fuse(candidates, (0.5, 0.5), 0.0, limit=k)
+        return [self._hit(candidates[pid], score, breakdown, snapshot) for score, pid, breakdown in ranked]
 
     # --- steps --------------------------------------------------------------------------------
     def _words(self, query: Query, result: SearchResult, snapshot: Snapshot) -> Words:
@@ -347,9 +343,8 @@ class SearchEngine:
     def _flag_negatives(self, candidates: dict[str, Candidate], negatives: str, snapshot: Snapshot) -> None:
         if not negatives:
             return
-        for pid, candidate in candidates.items():
-            product = snapshot.by_id.get(pid)
-            candidate.negative = product is not None and bool(snapshot.lexical.matched_words(negatives, product))
+        for candidate in candidates.values():
+            candidate.negative = bool(snapshot.lexical.matched_words(negatives, snapshot.products[candidate.position]))
 
     @staticmethod
     def _synonyms_found(expansions: list[Expansion], product: Product, snapshot: Snapshot) -> tuple[str, ...]:
@@ -365,17 +360,19 @@ class SearchEngine:
 
     def _finish(self, result: SearchResult, ranked: list, candidates: dict[str, Candidate], words: str, query: Query,
                 snapshot: Snapshot, reviews) -> None:  # fmt: skip
-        products = snapshot.by_id
-        pool = [(score, pid, breakdown) for score, pid, breakdown in ranked if pid in products][:RESULT_POOL]
+        pool = [self._hit(candidates[pid], score, breakdown, snapshot) for score, pid, breakdown in ranked]
         if query.sort != "relevance" or result.browsed:  # browsing has no relevance: best rated first
             key = self._sort_key("rating" if query.sort == "relevance" else query.sort, snapshot, reviews)
-            pool.sort(key=lambda item: key(products[item[1]]))  # stable: ties keep their relevance order
+            pool.sort(key=lambda hit: key(hit.product))  # stable: ties keep their relevance order
         result.total = len(pool)
-        result.pool = [Hit(products[pid], score, dict(candidates[pid].similarity), tuple(candidates[pid].matched),
-                           breakdown) for score, pid, breakdown in pool]  # fmt: skip
+        result.pool = pool
         k = query.k or self.settings.top_k
         result.pool[:k] = self.explain(result.pool[:k], result, snapshot)
         result.hits = result.pool[:k]
+
+    @staticmethod
+    def _hit(candidate: Candidate, score: float, breakdown: dict[str, float], snapshot: Snapshot) -> Hit:
+        return Hit(snapshot.products[candidate.position], score, dict(candidate.similarity), tuple(candidate.matched), breakdown)
 
     def explain(self, hits: list[Hit], result: SearchResult, snapshot: Snapshot | None = None) -> list[Hit]:
         """Hits with the query words and synonyms their text matched (for highlighting and "why").

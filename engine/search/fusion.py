@@ -51,26 +51,39 @@ def compose(words: np.ndarray | None, photo: np.ndarray | None, negative: np.nda
     return unit(query)
 
 
-@dataclass
+@dataclass(slots=True)
 class Candidate:
     similarity: dict[Kind, float] = field(default_factory=dict)
     matched: list[str] = field(default_factory=list)  # which lists found it: image, text, lexical
     bm25: float = 0.0
     negative: bool = False
+    position: int = -1  # the product's place in the snapshot's arrays, looked up once when it is found
 
 
 def fuse(candidates: dict[str, Candidate], weights: tuple[float, float], lexical_weight: float,
-         use_vectors: bool = True) -> list[tuple[float, str, dict[str, float]]]:  # fmt: skip
-    """(score, product id, breakdown) best first; the breakdown's values add up to the score."""
+         use_vectors: bool = True, limit: int | None = None) -> list[tuple[float, str, dict[str, float]]]:  # fmt: skip
+    """(score, product id, breakdown) best first, the first ``limit`` (all when None); the breakdown's
+    values add up to the score. Only the kept get a breakdown: at 100k products a search fuses about
+    300 candidates and keeps 100."""
     best_bm25 = max((c.bm25 for c in candidates.values()), default=0.0)
     ranked = []
     for pid, candidate in candidates.items():
-        breakdown = {
-            "image": weights[0] * candidate.similarity.get("image", 0.0) if use_vectors else 0.0,
-            "text": weights[1] * candidate.similarity.get("text", 0.0) if use_vectors else 0.0,
-            "lexical": lexical_weight * candidate.bm25 / best_bm25 if best_bm25 > 0 else 0.0,
-            "negative": -NEGATIVE_PENALTY if candidate.negative else 0.0,
-        }
-        ranked.append((sum(breakdown.values()), pid, breakdown))
+        terms = _terms(candidate, weights, lexical_weight, best_bm25, use_vectors)
+        ranked.append((terms[0] + terms[1] + terms[2] + terms[3], pid, terms))
     ranked.sort(key=lambda item: -item[0])  # stable: ties keep the order candidates were found in
-    return ranked
+    return [(score, pid, dict(zip(TERMS, terms))) for score, pid, terms in ranked[:limit]]
+
+
+TERMS = ("image", "text", "lexical", "negative")
+
+
+def _terms(candidate: Candidate, weights: tuple[float, float], lexical_weight: float, best_bm25: float,
+           use_vectors: bool) -> tuple[float, float, float, float]:  # fmt: skip
+    """The four terms of a candidate's score, in :data:`TERMS` order."""
+    similarity = candidate.similarity
+    return (
+        weights[0] * similarity.get("image", 0.0) if use_vectors else 0.0,
+        weights[1] * similarity.get("text", 0.0) if use_vectors else 0.0,
+        lexical_weight * candidate.bm25 / best_bm25 if best_bm25 > 0 else 0.0,
+        -NEGATIVE_PENALTY if candidate.negative else 0.0,
+    )
