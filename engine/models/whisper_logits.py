@@ -59,7 +59,8 @@ class ShortlistLogits:
 
 def shortlist_logits(model, first_special: int, *, threads: int) -> bool:
     """Let ``model``'s decoder score tokens with a :class:`ShortlistLogits`; False (and Whisper's own
-    fp32 scores kept) when ONNX Runtime is missing or the model is not on the CPU."""
+    fp32 scores kept) when ONNX Runtime is missing, the model is not on the CPU, or this
+    openai-whisper's decoder pass is not the one copied here (:func:`_agrees_with_whisper`)."""
     if model.device.type != "cpu":
         return False
     try:
