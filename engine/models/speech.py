@@ -87,7 +87,7 @@ TOKENS_PER_SECOND = 8  # a shorter clip gets fewer: 16 + 8 a second is ample for
 # Greedy decoding is retried once, like transcribe()'s temperature fallback but never more, when its
 # text looks wrong and Whisper thinks the window holds speech (noise often decodes as a confident
 # loop that a retry would only repeat). The retry samples five candidates in one batched decoder
-# pass (about 2.3 greedy passes: see whisper_steps) and needs no encoder pass; then whichever of
+# pass (about 1.6 greedy passes: see whisper_steps) and needs no encoder pass; then whichever of
 # the greedy text and the retry's best candidate is likelier is kept (``likelier``).
 RETRY_BELOW_LOGPROB = -1.0  # transcribe()'s logprob_threshold
 RETRY = {"temperature": 0.4, "best_of": 5}
