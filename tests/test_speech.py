@@ -1,4 +1,3 @@
-import math
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -9,7 +8,7 @@ import pytest
 import torch
 
 from engine.errors import InvalidInputError, ModelUnavailableError, NoSpeechError
-from engine.models import speech, whisper_steps
+from engine.models import speech
 from engine.models.speech import (
     MAX_TOKENS,
     RETRY,
@@ -222,113 +221,6 @@ def test_a_retry_replaces_the_greedy_text_only_when_it_is_likelier(shared_speech
     seen = spy_decode(shared_speech.model, monkeypatch, lambda result: replace(result, **{"no_speech_prob": 0.01, **next(looks)}))
     text, _ = shared_speech._recognise(shared_speech.decode(speak(PHRASES[0]))[0])
     assert len(seen) == 2 and text == f"{kept} words"
-
-
-def test_the_retrys_candidates_share_one_clips_cross_attention_with_whispers_own_numbers(random_multilingual):
-    from whisper.model import Whisper
-
-    model = random_multilingual.model  # as SpeechRecognizer loads it
-    assert all(b.cross_attn.qkv_attention.__func__ is whisper_steps._one_clip_attention for b in model.decoder.blocks)
-    stock = Whisper(model.dims)
-    stock.load_state_dict(model.state_dict())
-    torch.manual_seed(1)
-    features = torch.randn(1, 40, model.dims.n_audio_state)  # one clip
-    tokens = torch.randint(0, 50000, (5, 4))  # five candidates
-    with torch.inference_mode():  # Whisper's own decoder pass (not the shortlisted scores: see test_whisper_logits)
-        shared = type(model.decoder).forward(model.decoder, tokens, features)
-        assert torch.allclose(shared, stock.decoder(tokens, features), atol=1e-5)
-
-
-def test_race_sampling_draws_tokens_as_often_as_whispers_softmax_at_that_temperature():
-    logits = torch.tensor([2.0, 1.0, 0.0, -1.0, float("-inf")]).repeat(60_000, 1)
-    torch.manual_seed(0)
-    drawn = whisper_steps.race_sample(logits, 0.5)
-    share = torch.bincount(drawn, minlength=5).double() / len(drawn)
-    assert torch.allclose(share, torch.softmax(logits[0].double() / 0.5, dim=0), atol=0.006)
-    assert share[4] == 0  # a token Whisper's filters ruled out is never drawn
-
-
-@pytest.mark.parametrize("written, looping", [
-    ([5, 6, 7, 5, 6, 7, 5, 6, 7], True),  # one 3-token phrase three times
-    ([1, 2, 3, 4, 5, 6, 7, 8] * 3, True),  # the longest phrase watched for
-    ([9, 9, 9, 9], True),  # one token four times
-    ([9, 9, 9], False),  # three times is allowed for a single token ("..." or a doubled character)
-    ([5, 6, 7, 5, 6, 7, 5, 6], False),  # not yet a third time
-    ([5, 6, 5, 6, 5, 6, 8], False),  # it repeated, then moved on
-    ([1, 2, 3, 4, 5, 6, 7, 8, 9] * 3, False),  # longer than LOOP_LONGEST
-])  # fmt: skip
-def test_a_loop_is_the_same_few_tokens_written_again_and_again(written, looping):
-    assert whisper_steps.loops(written) is looping
-
-
-def test_a_sampled_candidate_that_loops_is_ended_scored_minus_infinity_and_never_chosen(random_multilingual, speak,
-                                                                                         monkeypatch):  # fmt: skip
-    """Candidate 0 is made to write 11 12 13 over and over, the others ordinary tokens: the retry
-    stops candidate 0 at its third phrase, lets the others run to the budget, and never returns it.
-    (When every candidate loops the retry ends early: see the test after this one.)"""
-    import whisper
-
-    budget = 20
-    steps = []
-
-    def rigged(logits, temperature):
-        step = len(steps)
-        steps.append(step)
-        drawn = race(logits, temperature)
-        drawn[0] = 11 + step % 3
-        drawn[1:] = 1000 + step + torch.arange(logits.shape[0] - 1)  # never repeats, never ends
-        return drawn
-
-    race = whisper_steps.race_sample
-    monkeypatch.setattr(whisper_steps, "race_sample", rigged)
-    features = random_multilingual._encode(random_multilingual.decode(speak(PHRASES[0]))[0], fit=False)
-    options = whisper.DecodingOptions(language="en", sample_len=budget, fp16=False, without_timestamps=True, **RETRY)
-    task = whisper_steps._features_decoding()(random_multilingual.model, options)
-    ended = []
-    finalize = task.decoder.finalize
-    monkeypatch.setattr(task.decoder, "finalize", lambda tokens, sums: ended.append(sums.clone()) or finalize(tokens, sums))
-    with torch.inference_mode():
-        result = task.run(features)[0]
-    assert len(steps) == budget  # the other candidates ran on
-    assert ended[0][0, 0] == -math.inf and torch.isfinite(ended[0][0, 1:]).all()
-    assert result.tokens[:3] != [11, 12, 13] and result.avg_logprob > -math.inf
-
-
-def test_a_retry_whose_every_candidate_loops_ends_early_and_the_greedy_text_is_kept(random_multilingual, speak,
-                                                                                     monkeypatch):  # fmt: skip
-    import whisper
-
-    steps = []
-
-    def looping(logits, temperature):
-        steps.append(len(steps))
-        return torch.full((logits.shape[0],), 11 + (len(steps) - 1) % 2)  # 11 12 11 12 11 12: a loop
-
-    monkeypatch.setattr(whisper_steps, "race_sample", looping)
-    features = random_multilingual._encode(random_multilingual.decode(speak(PHRASES[0]))[0], fit=False)
-    options = whisper.DecodingOptions(language="en", sample_len=30, fp16=False, without_timestamps=True, **RETRY)
-    with torch.inference_mode():
-        retry = speech.decode_features(random_multilingual.model, features, options)
-    assert len(steps) == 6 and retry.avg_logprob == -math.inf  # stopped at the third "11 12"
-    assert retry.compression_ratio <= speech.MAX_COMPRESSION_RATIO  # too short to look like a loop by its text
-    sure = replace(retry, text="greedy words", avg_logprob=-1.4, compression_ratio=1.0)
-    assert speech.likelier(sure, retry) is sure
-    looping = replace(retry, text="greedy greedy greedy", avg_logprob=-0.3, compression_ratio=3.0)
-    kept = speech.likelier(looping, retry)  # both loop: the surer is kept, and neither is taken for speech
-    assert kept is looping and not speech._is_speech(kept)
-
-
-def test_the_sampled_retry_draws_by_race(random_multilingual, speak, monkeypatch):
-    import whisper
-
-    draws = []
-    race = whisper_steps.race_sample
-    monkeypatch.setattr(whisper_steps, "race_sample", lambda logits, t: draws.append(t) or race(logits, t))
-    features = random_multilingual._encode(random_multilingual.decode(speak(PHRASES[0]))[0], fit=False)
-    options = whisper.DecodingOptions(language="en", sample_len=6, fp16=False, **RETRY)
-    with torch.inference_mode():
-        result = speech.decode_features(random_multilingual.model, features, options)
-    assert draws and set(draws) == {RETRY["temperature"]} and result.tokens
 
 
 def test_traditional_chinese_from_whisper_becomes_simplified(random_multilingual, speak, monkeypatch):
