@@ -28,7 +28,7 @@ both sides of the p95 ratio share this machine's slow spells; RSS includes that 
 ``/proc/self/status``; peak, from ``getrusage``); how soon a new index version is searchable after another
 process re-wrote 100 products (``bench/scale_pickup.py``: read as changes, by the serving app and by a restarted one, against
 reading the whole index; this moves the stored catalogue's version on, not its content); recall@10 of
-Chroma's HNSW against an exact numpy scan for 100 queries at several ef_search values. Prints Markdown
+Chroma's HNSW against an exact numpy scan for 100 queries at several ef_search values (``bench/scale_recall.py``). Prints Markdown
 tables; nothing is asserted.
 
 ``--blas`` compares, on the sizes already built, searches with numpy's BLAS on one thread (as the
@@ -55,6 +55,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import scale_pickup as pickup  # noqa: E402
+from bench.scale_recall import EF_VALUES, recall  # noqa: E402
 from bench.scale_shop import DIM, InstantEmbedder, Shop, query_kinds, words  # noqa: E402
 from engine.catalogue import chroma  # noqa: E402
 from engine.catalogue.records import ContentVersion  # noqa: E402
@@ -67,8 +68,6 @@ from engine.types import Query  # noqa: E402
 
 BASELINE = 332  # the bundled catalogue's size
 BATCH = 1000  # products per upsert (two records each)
-EF_VALUES = (10, 20, 40, 80, 100, 200, 400)
-RECALL_QUERIES = 100
 FOR_YOU_SHOPPERS = 20
 ROOT = PROJECT_ROOT / "data" / "bench" / "scale"
 
@@ -234,41 +233,6 @@ def for_you(settings: Settings, engine: SearchEngine, store: ProductStore, embed
         shop.personal.for_you(shoppers[n % len(shoppers)], k=12)
         timings.append(time.perf_counter() - clock)
     return timings
-
-
-def recall(store: ProductStore, shop: Shop) -> dict[str, dict[str, float]]:
-    """recall@10 of Chroma against an exact scan, per ef_search: asking for 10, and for the engine's 100."""
-    rng = np.random.default_rng(3)
-    shipped = store.hnsw.get("ef_search")  # put back after the sweep (None: the collection states none)
-    found: dict[str, dict[str, float]] = {}
-    exact: dict[str, list[list[str]]] = {}
-    queries = {"image": [shop.photo_vector(rng) for _ in range(RECALL_QUERIES // 2)],
-               "text": [shop.text_vector(words(rng)) for _ in range(RECALL_QUERIES // 2)]}  # fmt: skip
-    for kind, vectors in queries.items():
-        exact[kind] = exact_top10(shop, kind, np.stack(vectors))
-    for ef in EF_VALUES:
-        store.set_ef_search(ef)
-        for depth in (10, 100):
-            hits = [len({m.product_id for m in store.query(v, kind, depth)[:10]} & set(truth))
-                    for kind, vectors in queries.items() for v, truth in zip(vectors, exact[kind])]  # fmt: skip
-            found.setdefault(str(ef), {})[str(depth)] = sum(hits) / (10 * len(hits))
-    if shipped is not None:
-        store.set_ef_search(shipped)
-    return found
-
-
-def exact_top10(shop: Shop, kind: str, queries: np.ndarray) -> list[list[str]]:
-    """The exact 10 nearest products by ``kind`` vector, scanning the catalogue in blocks (vectors regenerated)."""
-    best_score = np.full((len(queries), 0), -np.inf, np.float32)
-    best_ids = np.zeros((len(queries), 0), np.int64)
-    for start in range(0, shop.size, 20_000):
-        products = shop.products(start, min(shop.size, start + 20_000))
-        scores = queries @ shop.vectors(products, kind).T
-        best_score = np.concatenate([best_score, scores], axis=1)
-        best_ids = np.concatenate([best_ids, np.broadcast_to(np.arange(start, start + len(products)), scores.shape)], axis=1)
-        keep = np.argsort(-best_score, axis=1, kind="stable")[:, :10]
-        best_score, best_ids = np.take_along_axis(best_score, keep, 1), np.take_along_axis(best_ids, keep, 1)
-    return [[f"p{i:07d}" for i in row] for row in best_ids]
 
 
 # --- measuring ------------------------------------------------------------------------------------------
