@@ -19,17 +19,16 @@ Serving costs O(k), not O(catalogue), and the catalogue's vectors stay in the ve
 
 from __future__ import annotations
 
-import heapq
 import logging
 import pickle
 import statistics
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
@@ -40,6 +39,7 @@ from engine.lru import LRU
 from engine.models.clip import ClipEmbedder
 from engine.reviews.desk import ReviewDesk
 from engine.reviews.summary import REVIEW_FEATURES
+from engine.shoppers.catalogue import CatalogueSnapshot, CatalogueView, Popularity
 from engine.shoppers.events import Event, EventStore
 from engine.shoppers.model import (
     HALF_LIFE_EVENTS,
@@ -49,7 +49,6 @@ from engine.shoppers.model import (
     RowSet,
     ShopperModel,
     numeric_features,
-    price_scale,
     shopper_inputs,
 )
 from engine.shoppers.privacy import PrivateStats
@@ -65,72 +64,10 @@ REPEAT_WINDOW_SECONDS = 30 * 60  # the same search again within this time (a ref
 
 NEIGHBOURS_PER_SUGGESTION = 4  # "For you" asks the store for 4·k neighbours by image and 4·k by text
 POPULAR_PER_SUGGESTION = 2  # and adds the 2·k most popular products to the pool
-RANKED_DEPTH = 1024  # how far down the best-rated and most-popular lists are kept for cold starts
-ROW_CACHE = 4096  # feature rows kept per catalogue version (about 17 MB at CLIP dim 512)
 SHOPPER_CACHE = 4096  # shopper vectors kept (about 11 kB each at CLIP dim 512)
 QUERY_CACHE = 4096  # CLIP vectors of searched words kept
 POPULARITY_SECONDS = 60.0  # without a private release, popularity is counted from the event log this often
 READ_PAGE = 2000  # products per store read when reading all of them (Chroma refuses ~32k ids in one call)
-
-class CatalogueSnapshot(Protocol):
-    """What personalisation reads of a search snapshot (:class:`engine.search.snapshot.Snapshot`)."""
-
-    @property
-    def products(self) -> Sequence[Product]: ...
-
-    @property
-    def by_id(self) -> Mapping[str, Product]: ...
-
-
-@dataclass(frozen=True, eq=False)  # compared by identity
-class CatalogueView:
-    """One catalogue version as personalisation needs it, computed in one pass when the version appears."""
-
-    products: Sequence[Product]  # the provider's own list: its identity names the version
-    by_id: Mapping[str, Product] | None  # the snapshot's lookup, when there is one (else the store is asked)
-    price_scale: float
-    best_rated: list[Product]  # the RANKED_DEPTH best rated, ties by id
-    rows: LRU[str, np.ndarray] = field(default_factory=lambda: LRU(ROW_CACHE))  # rows without the review block
-
-    @classmethod
-    def of(cls, products: Sequence[Product], by_id: Mapping[str, Product] | None) -> CatalogueView:
-        best = heapq.nsmallest(RANKED_DEPTH, products, key=lambda p: (-(p.rating or 0.0), p.id))
-        return cls(products, by_id, price_scale(p.price for p in products), best)
-
-    def rating_bound(self, depth: int) -> float:
-        """The highest rating a product outside the first ``depth`` best rated can have."""
-        if depth < len(self.best_rated):
-            return self.best_rated[depth].rating or 0.0
-        truncated = len(self.best_rated) < len(self.products)
-        return (self.best_rated[-1].rating or 0.0) if truncated and self.best_rated else 0.0
-
-
-@dataclass(frozen=True, eq=False)  # compared by identity
-class Popularity:
-    """Popularity as shown to shoppers: every product's count, and the most popular ones in order."""
-
-    counts: Mapping[str, float]  # a private release or the event log's counts (kept, not copied)
-    min_count: float  # counts below this are not shown, so they count as 0
-    ranked: list[tuple[str, float]]  # the RANKED_DEPTH most popular, largest first, ties by id
-    complete: bool  # whether ``ranked`` holds every shown product
-
-    @classmethod
-    def of(cls, counts: Mapping[str, float], min_count: float) -> Popularity:
-        """The same order and rounding as :func:`engine.shoppers.privacy.shown`, without sorting everything."""
-        shown = [(pid, value) for pid, value in counts.items() if value >= min_count]
-        top = heapq.nsmallest(RANKED_DEPTH, shown, key=lambda kv: (-kv[1], kv[0]))
-        return cls(counts, min_count, [(pid, round(value, 1)) for pid, value in top], len(top) == len(shown))
-
-    def count(self, product_id: str) -> float:
-        value = self.counts.get(product_id, 0.0)
-        return round(value, 1) if value >= self.min_count else 0.0
-
-    def bound(self, depth: int) -> float:
-        """The highest count a product outside the first ``depth`` most popular can have."""
-        if depth < len(self.ranked):
-            return self.ranked[depth][1]
-        return self.ranked[-1][1] if self.ranked and not self.complete else 0.0
-
 
 @dataclass(frozen=True, eq=False)  # compared by identity
 class ShopperState:
