@@ -102,15 +102,10 @@ def shared_speech(clip_config_dir, whisper_checkpoint, tmp_path_factory):
     return recognizer
 
 
-@pytest.fixture(scope="session")
-def random_multilingual(tmp_path_factory) -> SpeechRecognizer:
-    """A multilingual Whisper with tiny random layers: it hears nothing, but runs every step of the path."""
-    from dataclasses import asdict
-
+def random_whisper():
+    """A multilingual Whisper with tiny random layers (seeded): it hears nothing, but runs every step."""
     import torch
     from whisper.model import ModelDimensions, Whisper
-
-    from engine.models.speech import SpeechRecognizer
 
     dims = ModelDimensions(n_mels=80, n_audio_ctx=1500, n_audio_state=64, n_audio_head=2, n_audio_layer=1,
                            n_vocab=51865, n_text_ctx=448, n_text_state=64, n_text_head=2, n_text_layer=1)  # fmt: skip
@@ -119,8 +114,21 @@ def random_multilingual(tmp_path_factory) -> SpeechRecognizer:
     # Whisper leaves the decoder's positions as torch.empty (a checkpoint fills them): whatever was in
     # memory, NaN on some machines, so a sampled retry failed on invalid logits. Seeded values instead.
     torch.nn.init.normal_(model.decoder.positional_embedding, std=0.02)
+    return model
+
+
+@pytest.fixture(scope="session")
+def random_multilingual(tmp_path_factory) -> SpeechRecognizer:
+    """:func:`random_whisper` as the app loads it, from a checkpoint file."""
+    from dataclasses import asdict
+
+    import torch
+
+    from engine.models.speech import SpeechRecognizer
+
+    model = random_whisper()
     path = tmp_path_factory.mktemp("whisper-random") / "multilingual.pt"
-    torch.save({"dims": asdict(dims), "model_state_dict": model.state_dict()}, path)
+    torch.save({"dims": asdict(model.dims), "model_state_dict": model.state_dict()}, path)
     recognizer = SpeechRecognizer(Settings(_env_file=None, whisper_model=str(path), device="cpu"))
     assert recognizer.model.is_multilingual
     return recognizer

@@ -55,9 +55,9 @@ def test_negative_words_push_the_query_away(shop):
 
 def test_fusion_adds_documented_terms_and_normalises_bm25():
     candidates = {
-        "a": Candidate({"image": 0.2, "text": 0.4}, bm25=6.0),
-        "b": Candidate({"image": 0.5, "text": 0.1}, bm25=3.0, negative=True),
-        "c": Candidate({"image": 0.1, "text": 0.1}),
+        "a": Candidate({"image": 0.2, "text": 0.4}, bm25=6.0, position=0),
+        "b": Candidate({"image": 0.5, "text": 0.1}, bm25=3.0, negative=True, position=1),
+        "c": Candidate({"image": 0.1, "text": 0.1}, position=2),
     }
     ranked = fuse(candidates, (0.6, 0.4), LEXICAL_WEIGHT)
     by_id = {pid: (score, parts) for score, pid, parts in ranked}

@@ -12,6 +12,7 @@ import torch
 from engine.models import speech, whisper_steps
 from engine.models.speech import RETRY, SpeechRecognizer
 from engine.models.whisper_logits import SHORTLIST, ShortlistLogits
+from tests.conftest import random_whisper
 from tests.test_speech import PHRASES
 
 EOT_ENGLISH = 50256  # tiny.en's end of text: its text tokens come before it
@@ -53,23 +54,39 @@ def test_only_the_shortlisted_setting_replaces_whispers_own_scoring(shared_speec
     assert "forward" not in vars(exact_speech.model.decoder)  # Whisper's own TextDecoder.forward
 
 
-@pytest.mark.parametrize("changed", [False, True])
+def cache_offset_ignored(copied):
+    """A copy of the decoder pass that forgets where the key/value cache left off (every step at position 0)."""
+    return lambda decoder, x, xa, kv_cache=None: copied(decoder, x, xa, None) if kv_cache else copied(decoder, x, xa)
+
+
+@pytest.mark.parametrize("changed", [
+    None,  # the copy is Whisper's pass: the shortlist is used
+    lambda copied: lambda decoder, x, xa, kv_cache=None: copied(decoder, x, 2 * xa, kv_cache),  # a step Whisper added
+    cache_offset_ignored,  # wrong only from the second step on, read through the cache
+])  # fmt: skip
 def test_a_whisper_whose_decoder_changed_keeps_its_own_scoring(monkeypatch, changed):
     """A newer openai-whisper may change ``TextDecoder.forward``; the shortlist checks it copies it right."""
-    from whisper.model import ModelDimensions, Whisper
-
     from engine.models import whisper_logits
 
-    dims = ModelDimensions(n_mels=80, n_audio_ctx=1500, n_audio_state=64, n_audio_head=2, n_audio_layer=1,
-                           n_vocab=51865, n_text_ctx=448, n_text_state=64, n_text_head=2, n_text_layer=1)  # fmt: skip
-    torch.manual_seed(0)
-    model = Whisper(dims)
-    torch.nn.init.normal_(model.decoder.positional_embedding, std=0.02)
-    if changed:  # as if Whisper had added a step this module's copy lacks
-        copied = whisper_logits._decoder_forward
-        monkeypatch.setattr(whisper_logits, "_decoder_forward", lambda d, x, xa, kv_cache=None: copied(d, x, 2 * xa, kv_cache))
-    assert whisper_logits.shortlist_logits(model, 50257, threads=1) is not changed
-    assert ("forward" in vars(model.decoder)) is not changed and hasattr(model.decoder, "shortlist") is not changed
+    model = random_whisper()
+    if changed is not None:
+        monkeypatch.setattr(whisper_logits, "_decoder_forward", changed(whisper_logits._decoder_forward))
+    used = changed is None
+    assert whisper_logits.shortlist_logits(model, threads=1) is used
+    assert ("forward" in vars(model.decoder)) is used and hasattr(model.decoder, "shortlist") is used
+
+
+def test_onnx_runtime_failing_to_build_the_estimate_leaves_whisper_its_own_scoring(monkeypatch, caplog):
+    from engine.models import whisper_logits
+
+    def refuse(*args):
+        raise RuntimeError("ONNX Runtime: no CPU provider here")
+
+    monkeypatch.setattr(whisper_logits, "onnx_session", refuse)
+    model = random_whisper()
+    assert whisper_logits.shortlist_logits(model, threads=1) is False
+    assert "forward" not in vars(model.decoder) and not hasattr(model.decoder, "shortlist")
+    assert "no CPU provider here" in caplog.text
 
 
 def test_shortlisted_scores_are_exact_for_the_best_text_tokens_and_every_special_token(shared_speech, speak):
@@ -139,6 +156,8 @@ def test_a_clips_cross_attention_keys_are_projected_once_for_detection_greedy_an
 
     random_multilingual._recognise(first)  # language detected, greedy, retry: three decodings of one clip
     assert attempts == ["detect"] and len(projected) == len(cross)  # each projection ran once
+    held = [b.cross_attn.key for b in model.decoder.blocks] + [b.cross_attn.value for b in model.decoder.blocks]
+    assert not any("last_projected" in vars(projection) for projection in held)  # let go once the clip is decoded
     heard = random_multilingual._recognise(first)
     assert len(projected) == 2 * len(cross)  # the same samples again: a new encoder output, projected again
     remembered = [(r.tokens, r.avg_logprob, r.no_speech_prob) for r in results[-2:]]  # greedy and retry

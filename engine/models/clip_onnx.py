@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from engine.models.clip import TextPrefix, Tower
+from engine.models.devices import onnx_session
 
 
 class OnnxTowers:
@@ -29,7 +30,7 @@ class OnnxTowers:
     """
 
     def __init__(self, folder: Path, *, threads: int, item_by_item: bool) -> None:
-        self._sessions = {tower: _session(folder / f"{tower}.onnx", threads) for tower in ("text", "image")}
+        self._sessions = {tower: onnx_session(folder / f"{tower}.onnx", threads) for tower in ("text", "image")}
         self._item_by_item = item_by_item
 
     def encode_text(self, tokens: torch.Tensor) -> torch.Tensor:
@@ -42,17 +43,6 @@ class OnnxTowers:
         session = self._sessions[tower]
         parts = inputs.split(1) if self._item_by_item else [inputs]
         return torch.from_numpy(np.concatenate([session.run(None, {"inputs": part.numpy()})[0] for part in parts]))
-
-
-def _session(path: Path, threads: int):
-    import onnxruntime
-
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    # Idle threads sleep instead of spinning: search, Chroma and the indexer's image threads share these cores.
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
 class _Tower(torch.nn.Module):

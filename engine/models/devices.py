@@ -1,8 +1,9 @@
-"""Where the models and the search's numpy work run: the device, and BLAS's threads."""
+"""Where the models and the search's numpy work run: the device, ONNX Runtime's sessions, and BLAS's threads."""
 
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import torch
 from threadpoolctl import threadpool_limits
@@ -16,6 +17,19 @@ def resolve_device(requested: str) -> str:
     if requested != "auto":
         return requested
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def onnx_session(model: Path | bytes, threads: int):
+    """An ONNX Runtime session on the CPU for a model file (or its bytes), on ``threads`` threads."""
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    # Idle threads sleep instead of spinning: search, Chroma and the indexer's image threads share these cores.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return onnxruntime.InferenceSession(model if isinstance(model, bytes) else str(model), options,
+                                        providers=["CPUExecutionProvider"])  # fmt: skip
 
 
 def one_blas_thread() -> None:

@@ -46,6 +46,7 @@ from engine.models.whisper_steps import (
     decode_features,
     detect_language,
     encode,
+    one_clip,
     remember_clip_keys,
     share_cross_attention,
 )
@@ -196,7 +197,7 @@ class SpeechRecognizer:
         share_cross_attention(model)  # a sampled retry's candidates read the clip once
         remember_clip_keys(model)  # ... and detection, greedy and retry project it once
         if self.settings.whisper_logits == "shortlist":
-            shortlist_logits(model, _first_special_token(model), threads=torch.get_num_threads())
+            shortlist_logits(model, threads=torch.get_num_threads())
         log.info("Whisper %s ready in %.1f s (%s)", name, time.perf_counter() - started,
                  "multilingual" if model.is_multilingual else "English only")  # fmt: skip
         return model
@@ -230,7 +231,7 @@ class SpeechRecognizer:
         if not model.is_multilingual:
             language, task = "en", "transcribe"  # an English-only model writes English either way
         language = language or self.settings.whisper_language
-        with self._run_lock, torch.inference_mode(), torch.random.fork_rng(devices=[]):
+        with self._run_lock, torch.inference_mode(), torch.random.fork_rng(devices=[]), one_clip(model):
             torch.manual_seed(0)  # the sampled retry: same clip, same transcript
             features = self._encode(samples, fit=fits_window(self.settings.whisper_window, model.dims))
             language = language or detect_language(model, features)
@@ -272,13 +273,6 @@ class SpeechRecognizer:
         if _needs_retry(result):
             result = likelier(result, decode_features(self.model, features, replace(options, **RETRY)))
         return result
-
-
-def _first_special_token(model) -> int:
-    """End of text: the first of Whisper's special tokens, after every text token."""
-    from whisper.tokenizer import get_tokenizer
-
-    return get_tokenizer(model.is_multilingual, num_languages=model.num_languages).eot
 
 
 def fits_window(setting: str, dims) -> bool:

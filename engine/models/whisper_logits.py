@@ -15,10 +15,12 @@ about 0.2 on average and under 2 at most (the decoder's states have a few large 
 state is quantised with one scale), on scores that span tens. On every decoding step of the spoken
 query sets (tiny.en in English, base in Chinese) fp32's best token was among the estimate's best 3
 and its best 5 among the estimate's 13, so greedy decoding writes the tokens fp32 writes, and the
-texts of both sets came out identical. Language detection, the no-speech probability and Whisper's
-timestamp rules read special tokens, which are exact. Only log-probabilities move a little (the
-softmax's denominator sums estimates for the tail): average log-probabilities moved by at most
-0.008. ``SHOPLENS_WHISPER_LOGITS=exact`` keeps Whisper's own fp32 scores.
+texts of both sets came out identical. Language detection and Whisper's timestamp rules compare
+special tokens, which are exact. Probabilities move a little, the no-speech probability's included,
+because a softmax's denominator sums the estimates of the tail: average log-probabilities moved by at
+most 0.008. The input is quantised with one scale per call, so the five candidates of a retry share
+one; the estimates of one row then depend a little on the others, which only the tail feels.
+``SHOPLENS_WHISPER_LOGITS=exact`` keeps Whisper's own fp32 scores.
 """
 
 from __future__ import annotations
@@ -28,6 +30,9 @@ import types
 
 import numpy as np
 import torch
+
+from engine.errors import brief
+from engine.models.devices import onnx_session
 
 log = logging.getLogger(__name__)
 
@@ -57,37 +62,51 @@ class ShortlistLogits:
         return logits.reshape(*hidden.shape[:-1], -1)
 
 
-def shortlist_logits(model, first_special: int, *, threads: int) -> bool:
-    """Let ``model``'s decoder score tokens with a :class:`ShortlistLogits`; False (and Whisper's own
-    fp32 scores kept) when ONNX Runtime is missing, the model is not on the CPU, or this
+def shortlist_logits(model, *, threads: int) -> bool:
+    """Let ``model``'s decoder score tokens with a :class:`ShortlistLogits`. False, with Whisper's own
+    fp32 scoring kept, when the model is not on the CPU, ONNX Runtime cannot build the estimate, or this
     openai-whisper's decoder pass is not the one copied here (:func:`_agrees_with_whisper`)."""
+    from whisper.tokenizer import get_tokenizer
+
     if model.device.type != "cpu":
         return False
+    decoder = model.decoder
+    first_special = get_tokenizer(model.is_multilingual, num_languages=model.num_languages).eot  # after every text token
     try:
-        projection = ShortlistLogits(model.decoder.token_embedding.weight, first_special, threads=threads)
-    except ImportError:
-        log.warning("onnxruntime is not installed: Whisper scores every token in fp32 (slower decoding)")
-        return False
-    model.decoder.shortlist = projection
-    model.decoder.forward = types.MethodType(_decoder_forward, model.decoder)
-    if not _agrees_with_whisper(model.decoder, first_special):
-        log.warning("this openai-whisper's decoder is not the one ShopLens shortlists: scoring every token in fp32")
-        del model.decoder.forward, model.decoder.shortlist
-        return False
-    return True
+        decoder.shortlist = ShortlistLogits(decoder.token_embedding.weight, first_special, threads=threads)
+        decoder.forward = types.MethodType(_decoder_forward, decoder)
+        if _agrees_with_whisper(model, first_special):
+            return True
+        reason = "this openai-whisper's decoder is not the one ShopLens shortlists"
+    except Exception as error:  # ONNX Runtime or onnx missing or failing, or a decoder without the parts copied
+        reason = brief(error)
+    log.warning("Whisper scores every token in fp32 (slower decoding): %s", reason)
+    for name in ("forward", "shortlist"):
+        decoder.__dict__.pop(name, None)
+    return False
 
 
-def _agrees_with_whisper(decoder, first_special: int) -> bool:
-    """Whether the shortlisted pass gives Whisper's own next tokens and special-token scores on a probe
-    (a few tokens over random audio features): a newer openai-whisper whose ``TextDecoder.forward``
-    changed keeps its own instead of this module's copy."""
+def _agrees_with_whisper(model, first_special: int) -> bool:
+    """Whether the shortlisted pass gives Whisper's own next tokens and special-token scores on a probe:
+    three tokens over random audio features, then one more read through the key/value cache, as a
+    decoding runs. A newer openai-whisper whose ``TextDecoder.forward`` changed keeps its own."""
+    decoder = model.decoder
     generator = torch.Generator().manual_seed(0)
-    tokens = torch.tensor([[first_special + 1, first_special + 2, first_special + 3]])
     features = torch.randn(1, 16, decoder.ln.normalized_shape[0], generator=generator)
-    with torch.inference_mode():
-        own, shortlisted = type(decoder).forward(decoder, tokens, features), decoder(tokens, features)
-    return torch.equal(own.argmax(-1), shortlisted.argmax(-1)) and torch.allclose(
-        own[..., first_special:], shortlisted[..., first_special:], atol=1e-3
+    steps = [torch.tensor([[first_special + 1, first_special + 2, first_special + 3]]), torch.tensor([[first_special + 4]])]
+    passes = {}
+    for name, forward in (("own", type(decoder).forward), ("shortlisted", decoder.forward.__func__)):
+        cache, hooks = model.install_kv_cache_hooks()
+        try:
+            with torch.inference_mode():
+                passes[name] = [forward(decoder, tokens, features, kv_cache=cache) for tokens in steps]
+        finally:
+            for hook in hooks:
+                hook.remove()
+    return all(
+        torch.equal(own.argmax(-1), shortlisted.argmax(-1))
+        and torch.allclose(own[..., first_special:], shortlisted[..., first_special:], atol=1e-3)
+        for own, shortlisted in zip(passes["own"], passes["shortlisted"])
     )
 
 
@@ -106,7 +125,6 @@ def _int8_projection(weights: np.ndarray, threads: int):
     per row (per token), and the input quantised on the fly: the graph ``onnxruntime.quantization.
     quantize_dynamic(per_channel=True)`` writes for a MatMul, built directly (the quantiser took 5 s
     over these 26 million weights; this takes a fraction of one)."""
-    import onnxruntime
     from onnx import TensorProto, helper, numpy_helper
 
     scale = np.abs(weights).max(axis=1) / 127.0
@@ -132,8 +150,4 @@ def _int8_projection(weights: np.ndarray, threads: int):
         initializers,
     )  # fmt: skip
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")  # as CLIP's sessions: cores are shared
-    return onnxruntime.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    return onnx_session(model.SerializeToString(), threads)

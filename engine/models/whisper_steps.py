@@ -34,6 +34,8 @@ from __future__ import annotations
 import math
 import types
 import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
@@ -94,10 +96,24 @@ def remember_clip_keys(model) -> None:
     for the last input tensor it saw (held by weak reference, so a new clip, a new tensor, is
     projected afresh): the same numbers, computed once per clip.
     """
-    for block in model.decoder.blocks:
-        if block.cross_attn is not None:
-            for projection in (block.cross_attn.key, block.cross_attn.value):
-                projection.forward = types.MethodType(_remembered_projection, projection)
+    for projection in _cross_projections(model):
+        projection.forward = types.MethodType(_remembered_projection, projection)
+
+
+@contextmanager
+def one_clip(model) -> Iterator[None]:
+    """Decode one clip: its keys and values, remembered while it is decoded (:func:`remember_clip_keys`),
+    are let go after (tens of MB for base on a full window)."""
+    try:
+        yield
+    finally:
+        for projection in _cross_projections(model):
+            projection.__dict__.pop("last_projected", None)
+
+
+def _cross_projections(model) -> list[torch.nn.Module]:
+    return [projection for block in model.decoder.blocks if block.cross_attn is not None
+            for projection in (block.cross_attn.key, block.cross_attn.value)]  # fmt: skip
 
 
 def _remembered_projection(projection, x: torch.Tensor) -> torch.Tensor:
@@ -132,11 +148,12 @@ def race_sample(logits: torch.Tensor, temperature: float, contenders: int = SHOR
     best, contender_ids = scores.topk(min(contenders, scores.shape[-1]), dim=-1)
     lead, place = (best - _log_exponential(best.shape)).max(dim=-1)
     winners = contender_ids.gather(1, place[:, None])[:, 0]
-    field = scores.scatter(1, contender_ids, -math.inf)
+    field = scores.scatter_(1, contender_ids, -math.inf)  # ``scores`` is this call's own copy
     field_time = field.logsumexp(dim=-1) - _log_exponential(lead.shape)  # minus infinity for an empty field
     lost = (field_time > lead).nonzero()[:, 0]
     if len(lost):
-        winners[lost] = (field[lost] - _log_exponential(field[lost].shape)).argmax(dim=-1)
+        lost_field = field[lost]
+        winners[lost] = (lost_field - _log_exponential(lost_field.shape)).argmax(dim=-1)
     return winners
 
 
@@ -176,8 +193,8 @@ def _features_decoding():
 
         def update(self, tokens: torch.Tensor, logits: torch.Tensor, sum_logprobs: torch.Tensor):
             next_tokens = race_sample(logits, self.temperature)
-            logprobs = torch.nn.functional.log_softmax(logits.float(), dim=-1)
-            current_logprobs = logprobs[torch.arange(logprobs.shape[0]), next_tokens]
+            scores = logits.float()  # the drawn tokens' log-probabilities, without a log-softmax of every token
+            current_logprobs = scores.gather(1, next_tokens[:, None])[:, 0] - scores.logsumexp(dim=-1)
             ended = tokens[:, -1] == self.eot
             sum_logprobs += torch.where(ended, 0.0, current_logprobs)
             next_tokens[ended] = self.eot

@@ -55,49 +55,66 @@ class CandidateGatherer:
         self._workers = workers  # the engine's, shared and bounded
 
     def by_vector(self, vector: np.ndarray, keep: np.ndarray | None, snapshot: Snapshot) -> dict[str, Candidate]:
-        """Nearest products by image vector and by text vector: two store queries, side by side."""
+        """Nearest products to ``vector`` by image vector and by text vector."""
+        return self.by_vectors(dict.fromkeys(KINDS, vector), keep, snapshot)
+
+    def by_vectors(self, vectors: Mapping[Kind, np.ndarray], keep: np.ndarray | None, snapshot: Snapshot,
+                   depth: int | None = None) -> dict[str, Candidate]:  # fmt: skip
+        """Nearest ``depth`` (``CANDIDATES``) products to ``vectors[kind]`` by each kind's vector: the store
+        queries side by side."""
         candidates: dict[str, Candidate] = {}
-        found = self._workers.map(lambda kind: (kind, self.nearest(vector, kind, keep, snapshot)), KINDS)
+        found = self._workers.map(lambda kind: (kind, self.nearest(vectors[kind], kind, keep, snapshot, depth)), vectors)
         for kind, matches in found:
-            add_matches(candidates, kind, matches, snapshot)
+            for match in matches:
+                candidate = candidates.get(match.product_id)
+                if candidate is None:
+                    at = snapshot.lexical.position.get(match.product_id)
+                    if at is None:  # written since this snapshot was read: shown from the next one, which holds its record
+                        continue
+                    candidate = candidates[match.product_id] = Candidate(position=at)
+                candidate.similarity[kind] = match.similarity
+                candidate.matched.append(kind)
         return candidates
 
-    def nearest(self, vector: np.ndarray, kind: Kind, keep: np.ndarray | None, snapshot: Snapshot) -> list[VectorMatch]:
-        """The ``CANDIDATES`` nearest products by their ``kind`` vector among those ``keep`` allows (None: all).
+    def nearest(self, vector: np.ndarray, kind: Kind, keep: np.ndarray | None, snapshot: Snapshot,
+                n: int | None = None) -> list[VectorMatch]:  # fmt: skip
+        """The ``n`` (``CANDIDATES``) nearest products by their ``kind`` vector among those ``keep`` allows
+        (None: all).
 
         A filter inside Chroma costs time in proportion to the records it matches, so the filters are
         applied here, to the snapshot's columns, whichever way is cheapest (see ``OVERFETCH``): the
-        unfiltered neighbours read deep enough that about ``CANDIDATES`` of them should pass (those
+        unfiltered neighbours read deep enough that about ``n`` of them should pass (those
         that do are exactly the best allowed ones), or the allowed products compared exactly with
         the snapshot's vector table, or, for very many, Chroma searching among them.
         """
+        n = CANDIDATES if n is None else n
         if keep is None:
-            return self.store.query(vector, kind, CANDIDATES)
+            return self.store.query(vector, kind, n)
         allowed = np.flatnonzero(keep)
         if not len(allowed):
             return []
-        depth = min(math.ceil(CANDIDATES * len(keep) / len(allowed) * OVERFETCH), len(keep))
+        depth = min(math.ceil(n * len(keep) / len(allowed) * OVERFETCH), len(keep))
         position = snapshot.lexical.position
         while depth <= FETCH_LIMIT and len(allowed) > EXACT_FREE + EXACT_PER_NEIGHBOUR * depth:
             passed = [m for m in self.store.query(vector, kind, depth)
                       if (i := position.get(m.product_id)) is not None and keep[i]]  # fmt: skip
-            if len(passed) >= CANDIDATES or depth >= len(keep):
-                return passed[:CANDIDATES]
+            if len(passed) >= n or depth >= len(keep):
+                return passed[:n]
             depth = min(2 * depth, len(keep))  # too few passed: read twice as deep while that stays cheaper
         if len(allowed) <= EXACT_LIMIT:
-            return self._exact(vector, kind, allowed, snapshot)
+            return self._exact(vector, kind, allowed, snapshot, n)
         ids = snapshot.lexical.ids
-        return self.store.query(vector, kind, CANDIDATES, among=[ids[i] for i in allowed])
+        return self.store.query(vector, kind, n, among=[ids[i] for i in allowed])
 
     @staticmethod
-    def _exact(vector: np.ndarray, kind: Kind, allowed: np.ndarray, snapshot: Snapshot) -> list[VectorMatch]:
-        """The best ``CANDIDATES`` of the products at positions ``allowed`` by exact cosine similarity
+    def _exact(vector: np.ndarray, kind: Kind, allowed: np.ndarray, snapshot: Snapshot, n: int) -> list[VectorMatch]:
+        """The best ``n`` of the products at positions ``allowed`` by exact cosine similarity
         (ties by product id: the positions follow the ids)."""
         similarity = _vectors(snapshot).similarities(allowed, kind, vector)
         held = ~np.isnan(similarity)
         allowed, similarity = allowed[held], similarity[held]
         ids = snapshot.lexical.ids
-        return [VectorMatch(ids[allowed[i]], float(similarity[i])) for i in top_k(similarity, CANDIDATES)]
+        return [VectorMatch(ids[allowed[i]], float(similarity[i])) for i in top_k(similarity, n)]
 
     @staticmethod
     def score_words(lexical: LexicalIndex, words: str, weights: Mapping[str, float], keep: np.ndarray | None) -> LexicalScores:
@@ -144,22 +161,6 @@ class CandidateGatherer:
             for candidate, value in zip(lacking, _vectors(snapshot).similarities(positions(lacking), kind, vector).tolist()):
                 if not math.isnan(value):
                     candidate.similarity[kind] = value
-
-
-def add_matches(candidates: dict[str, Candidate], kind: Kind, matches: list[VectorMatch], snapshot: Snapshot) -> None:
-    """The store's ``kind`` neighbours join the candidates, each product's position looked up once. A
-    product the store holds but this snapshot does not (written since it was read) is left out: it
-    can be shown only from the next snapshot, which holds its record."""
-    position = snapshot.lexical.position
-    for match in matches:
-        candidate = candidates.get(match.product_id)
-        if candidate is None:
-            at = position.get(match.product_id)
-            if at is None:
-                continue
-            candidate = candidates[match.product_id] = Candidate(position=at)
-        candidate.similarity[kind] = match.similarity
-        candidate.matched.append(kind)
 
 
 def positions(candidates: list[Candidate]) -> np.ndarray:

@@ -39,7 +39,7 @@ from engine.errors import InvalidInputError
 from engine.models.clip import ClipEmbedder
 from engine.models.devices import one_blas_thread
 from engine.models.speech import SpeechRecognizer
-from engine.search.candidates import CANDIDATES, RESULT_POOL, CandidateGatherer, add_matches
+from engine.search.candidates import CANDIDATES, RESULT_POOL, CandidateGatherer
 from engine.search.fusion import LEXICAL_WEIGHT, WEIGHTS, Candidate, compose, fuse, unit
 from engine.search.lexical import tokenize
 from engine.search.reader import SnapshotReader
@@ -263,9 +263,8 @@ class SearchEngine:
         if any(vector is None for vector in own.values()):
             raise InvalidInputError("That product is no longer in the catalogue.")
         k = k or self.settings.top_k
-        candidates: dict[str, Candidate] = {}
-        for kind in KINDS:  # a product close by one vector may be the best by both: gather widely, then rank
-            add_matches(candidates, kind, self.store.query(own[kind], kind, max(CANDIDATES, k + 1)), snapshot)
+        # a product close by one vector may be the best by both: gather widely, then rank
+        candidates = self.candidates.by_vectors(own, None, snapshot, depth=max(CANDIDATES, k + 1))
         candidates.pop(product_id, None)
         for kind in KINDS:
             self.candidates.fill_missing_similarities(candidates, own[kind], snapshot, kinds=(kind,))

@@ -57,7 +57,7 @@ class Candidate:
     matched: list[str] = field(default_factory=list)  # which lists found it: image, text, lexical
     bm25: float = 0.0
     negative: bool = False
-    position: int = -1  # the product's place in the snapshot's arrays, looked up once when it is found
+    position: int = field(kw_only=True)  # the product's place in the snapshot's arrays, looked up once when found
 
 
 def fuse(candidates: dict[str, Candidate], weights: tuple[float, float], lexical_weight: float,
