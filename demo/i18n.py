@@ -79,6 +79,10 @@ LABELS: dict[str, dict[Lang, str]] = {
         "zh": "请在 10 分钟内于另一台设备上输入 **{code}**（或扫描二维码）。",
     },
     "devices.enter": {"en": "Have a code from your other device?", "zh": "有另一台设备的配对码？"},
+    "devices.arrived": {
+        "en": "Opened from a pairing code: press “Join” under “You” to continue that profile on this device.",
+        "zh": "通过配对码打开：在“你”下方点击“配对”，即可在这台设备上继续那个档案。",
+    },
     "devices.join": {"en": "Join", "zh": "配对"},
     "devices.unpair": {"en": "Unpair this device", "zh": "取消本设备配对"},
     "data": {"en": "Your data", "zh": "你的数据"},

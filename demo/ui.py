@@ -23,7 +23,8 @@ from demo.admin_ui import AdminPanel
 from demo.feedback import Refused, friendly
 from demo.i18n import label
 from demo.reviews_ui import ReviewPanel
-from demo.urls import LinkState
+from demo.scripts import CLICKS, ON_LOAD, OPEN_FILTERS, REVEAL, SET_URL, TOGGLE
+from demo.urls import LinkState, pairing_code
 from demo.you_ui import YouPanel
 from engine.errors import ShopLensError
 from engine.i18n import Lang, language, product_title
@@ -55,35 +56,6 @@ THEME = gr.themes.Soft(primary_hue="indigo", secondary_hue="pink")
 MODES = ("hybrid", "vector", "lexical")
 SPOKEN = ("detect", "en", "zh")
 TOUR_PERSONAL_VIEWS = ("music-violin-red", "music-acoustic-guitar-red")
-
-# One delegated listener per HTML block: clicks on its cards, chips and buttons become events.
-CLICKS = """
-element.addEventListener('click', (event) => {
-  const target = event.target.closest('[data-product],[data-chip],[data-relax],[data-suggest]');
-  if (!target) return;
-  const data = target.dataset;
-  if (data.product !== undefined) trigger('click', {product: data.product});
-  else if (data.chip !== undefined) trigger('click', {chip: data.chip});
-  else if (data.suggest !== undefined) trigger('click', {suggest: data.suggest});
-  else trigger('click', {relax: Number(data.relax)});
-});
-"""
-TOGGLE = "(...args) => { document.querySelector('#{panel}').classList.toggle('sl-hidden'); return args; }"
-# On a phone the filters start folded away; the "Filters" button in the result bar opens them.
-ON_LOAD = """
-() => {
-  const fold = (tries) => {
-    const sidebar = document.querySelector('#filters');
-    if (!sidebar) { if (tries > 0) setTimeout(() => fold(tries - 1), 100); return; }
-    if (window.matchMedia('(max-width: 768px)').matches && sidebar.classList.contains('open')) {
-      sidebar.querySelector('.toggle-button').click();
-    }
-  };
-  fold(100);
-}
-"""
-OPEN_FILTERS = "() => { document.querySelector('#filters .toggle-button').click(); }"
-SET_URL = "(state) => { history.replaceState(null, '', state ? '?' + state : location.pathname); }"
 
 
 def build_ui(shop: ShopLens) -> gr.Blocks:
@@ -411,8 +383,9 @@ def build_ui(shop: ShopLens) -> gr.Blocks:
             admin.wire(lang, status_timer)
         reviews.wire(lang, shopper, current)
         filters_button.click(None, js=OPEN_FILTERS)
-        photo_button.click(None, js=TOGGLE.replace("{panel}", "photo-panel"))
-        voice_button.click(None, js=TOGGLE.replace("{panel}", "voice-panel"))
+        for button, upload, panel in ((photo_button, image, "photo-panel"), (voice_button, audio, "voice-panel")):
+            button.click(None, [upload], [upload], js=TOGGLE.replace("{panel}", panel))
+            upload.change(None, [upload], None, js=REVEAL.replace("{panel}", panel))
         lang.input(relabel, [lang], labelled, api_visibility="private").then(
             refine, [lang, dropped, shown, *asked], page_outputs, **searching).then(**set_url).then(**refresh)  # fmt: skip
         for step, button in tour_buttons.items():
@@ -421,8 +394,10 @@ def build_ui(shop: ShopLens) -> gr.Blocks:
                 **set_url).then(**refresh)  # fmt: skip
 
         def arrive(shopper_id: str, request: gr.Request) -> list[Any]:
-            """First paint: the shopper's id, the language, and the search a shared link carries."""
-            link = LinkState.from_params(dict(request.query_params))
+            """First paint: the shopper's id, the language, the search a shared link carries, and a pairing
+            code a scanned QR code carries (offered for joining, never joined unasked)."""
+            params = dict(request.query_params)
+            link = LinkState.from_params(params)
             lang_value = link.lang or language(request.headers.get("accept-language"))
             shopper_id = shopper_id or uuid.uuid4().hex
             try:
@@ -435,8 +410,12 @@ def build_ui(shop: ShopLens) -> gr.Blocks:
             page = shop.search_page(query, shopper=shopper_id, lang=lang_value)
             outputs = render(page, link.text)
             outputs[text_at] = link.text
+            code = pairing_code(params)
+            if code:
+                gr.Info(label("devices.arrived", lang_value))
+            offer = ([profile_box, you.code_in, you.code_text], [gr.update(open=True), code, label("devices.arrived", lang_value)])
             return merged(([shopper, lang, negative, sort], [shopper_id, lang_value, link.negative, link.sort]),
-                          (labelled, relabel(lang_value)), (page_outputs, outputs))
+                          (labelled, relabel(lang_value)), (page_outputs, outputs), offer if code else ([], []))
 
         def standing(lang_value: Lang) -> list[Any]:
             """The banner of features that are off or indexing under way, and the buttons that still work."""
@@ -446,7 +425,8 @@ def build_ui(shop: ShopLens) -> gr.Blocks:
                     gr.update(interactive=status.voice), *(admin.status_updates(lang_value) if admin else [])]  # fmt: skip
 
         standing_outputs = [banner, status_timer, photo_button, voice_button, *(admin.status_outputs if admin else [])]
-        arrival_outputs = list(dict.fromkeys([shopper, lang, negative, sort, *labelled, *page_outputs]))
+        arrival_outputs = list(dict.fromkeys([shopper, lang, negative, sort, *labelled, *page_outputs, you.code_in,
+                                              you.code_text]))  # fmt: skip
         blocks.load(arrive, [shopper], arrival_outputs, api_visibility="private").then(**refresh).then(
             standing, [lang], standing_outputs, api_visibility="private")  # fmt: skip
         status_timer.tick(standing, [lang], standing_outputs, api_visibility="private", show_progress="hidden")

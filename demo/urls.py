@@ -1,7 +1,8 @@
 """Links that reproduce a search: the query and its filters in the page's address.
 
 ``?q=red+shoes&cat=shoes&colour=red&max=50&sort=price_asc&drop=colour:red&n=24&lang=zh``. A photo
-or a recording cannot travel in a link; everything else does.
+or a recording cannot travel in a link; everything else does. A pairing QR code's link carries
+``?pair=CODE`` (:func:`pairing_code`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from urllib.parse import urlencode
 from engine.types import SORTS
 
 LIST_SEPARATOR = ","
+PAIRING_CODE_CHARS = 20  # engine.shoppers.pairing's codes are 8 symbols, shown with a dash
 
 
 @dataclass
@@ -58,6 +60,16 @@ class LinkState:
             dropped=_list(params.get("drop"), lower=False), shown=_count(params.get("n")),
             lang=params.get("lang") if params.get("lang") in ("en", "zh") else None,
         )  # fmt: skip
+
+
+def pairing_code(params: Mapping[str, str]) -> str | None:
+    """The pairing code a scanned QR code's link carries (``?pair=ABCD-EFGH``), if it looks like one.
+
+    The page only offers it for joining: joining shares this device's profile with the device that
+    showed the code, so it waits for the shopper to press Join rather than following a link.
+    """
+    code = params.get("pair", "").strip().upper()
+    return code if 0 < len(code) <= PAIRING_CODE_CHARS and all(c.isalnum() or c == "-" for c in code) else None
 
 
 def _list(value: str | None, *, lower: bool = True) -> list[str]:

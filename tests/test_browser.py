@@ -311,6 +311,35 @@ def test_bad_uploads_show_a_readable_message_and_lose_nothing(page, tmp_path, co
     assert titles(page) == before and page.locator("#query-text textarea").input_value() == "teapot"
 
 
+def test_the_photo_a_search_uses_stays_in_sight_and_closing_it_takes_it_out(page):
+    act(page, lambda: page.click("#tour-photo"))  # the tour sets a photo for the shopper
+    assert "your photo" in summary(page)
+    assert "sl-hidden" not in page.locator("#photo-panel").get_attribute("class")
+    page.locator("#query-image img").first.wait_for(state="visible")
+    page.click("#photo-button")  # closed: the photo leaves the query with its panel
+    assert "sl-hidden" in page.locator("#photo-panel").get_attribute("class")
+    search(page, "wireless headphones")
+    assert "your photo" not in summary(page)
+    page.click("#photo-button")
+    assert page.locator("#query-image img").count() == 0
+
+
+def test_back_and_forward_walk_through_the_searches(page):
+    for words in ("lamp", "kettle", "drill"):
+        search(page, words)
+
+    def shows(words: str) -> None:
+        page.wait_for_selector("#results .sl-card")
+        page.wait_for_function("(w) => document.querySelector('#query-text textarea')?.value === w", arg=words)
+        settle(page)
+        assert summary(page).endswith(f"“{words}”")
+
+    for move, words in ((page.go_back, "kettle"), (page.go_back, "lamp"), (page.go_forward, "kettle")):
+        with page.expect_navigation():
+            move()
+        shows(words)
+
+
 def test_photo_plus_words(page):
     upload(page, "query-image", EXAMPLES / "photo_green_hoodie.jpg")
     search_with_inputs(page)

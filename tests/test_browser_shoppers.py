@@ -137,6 +137,28 @@ def test_a_second_device_continues_the_same_profile(browser, app):
         phone.context.close()
 
 
+def test_a_scanned_pairing_link_offers_its_code_and_joins_only_when_asked(browser, app):
+    url, shop = app
+    laptop = device(browser, url)
+    try:
+        laptop.click("#profile")
+        laptop.click("#pair-start")
+        laptop.wait_for_function("document.querySelector('#pair-code').innerText.includes('-')")
+        code = laptop.locator("#pair-code strong").inner_text()
+        phone = device(browser, f"{url}?pair={code}")  # what the QR code opens
+        try:
+            phone.get_by_text("Opened from a pairing code", exact=False).first.wait_for(state="visible")
+            assert phone.locator("#pair-code-in input, #pair-code-in textarea").input_value() == code
+            assert shop.pairing.devices(shopper_of(phone)) == [shopper_of(phone)]  # not joined by following a link
+            phone.click("#pair-join")
+            phone.get_by_text("shares one profile", exact=False).first.wait_for(state="visible")
+            assert shopper_of(laptop) in shop.pairing.devices(shopper_of(phone))
+        finally:
+            phone.context.close()
+    finally:
+        laptop.context.close()
+
+
 def test_export_then_forget_me_keeping_reviews_anonymous(browser, app, tmp_path):
     url, shop = app
     page = device(browser, url)
