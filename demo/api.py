@@ -200,6 +200,7 @@ def page_json(page: Page, offset: int, base: str) -> dict[str, Any]:
         "summary": page.summary,
         "transcript": page.transcript.text if page.transcript else None,
         "understood": [{"key": chip.key, "label": chip.label} for chip in page.chips],
+        "filters": [{"key": chip.key, "label": chip.label} for chip in page.filter_chips],
         "facets": {facet.name: [{"value": v.value, "label": v.label, "count": v.count, "selected": v.selected}
                                 for v in facet.values] for facet in page.facets},  # fmt: skip
         "notices": page.notices,

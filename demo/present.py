@@ -63,16 +63,19 @@ def hit_cards(hits: list[Hit], lang: Lang, reasons: dict[str, str] | None = None
     return cards([hit.product for hit in hits], lang, reasons)
 
 
-def chips(page_chips: list[Chip], lang: Lang) -> str:
-    """Filters read from the words, each with a remove button."""
+def chips(page_chips: list[Chip], lang: Lang, kind: str = "sl-chip") -> str:
+    """Filters, each with a remove button: read from the words (``sl-chip``) or the shopper's own
+    (``sl-filter-chip``, after a "Filters:" label)."""
     if not page_chips:
         return ""
     remove = "删除" if lang == "zh" else "Remove"
     items = "".join(
-        f'<button type="button" class="sl-chip" data-chip="{escape(chip.key)}" aria-label="{remove}: {escape(chip.label)}">'
+        f'<button type="button" class="{kind}" data-chip="{escape(chip.key)}" aria-label="{remove}: {escape(chip.label)}">'
         f'{escape(chip.label)} <span aria-hidden="true">×</span></button>'
         for chip in page_chips
     )  # fmt: skip
+    if kind == "sl-filter-chip":
+        items = f'<span class="sl-chips-label">{"筛选：" if lang == "zh" else "Filters:"}</span>{items}'
     return f'<div class="sl-chips">{items}</div>'
 
 
@@ -85,8 +88,10 @@ def suggestions(texts: list[str]) -> str:
 
 
 def header(page: Page) -> str:
-    """The chips read from the words, the summary line, the notices, and the ways out when nothing matched."""
-    parts = [chips(page.chips, page.lang), f'<h2 class="sl-summary">{escape(page.summary)}</h2>']
+    """The shopper's own filters and the chips read from the words, the summary line, the notices, and
+    the ways out when nothing matched."""
+    parts = [chips(page.filter_chips, page.lang, "sl-filter-chip"), chips(page.chips, page.lang),
+             f'<h2 class="sl-summary">{escape(page.summary)}</h2>']  # fmt: skip
     parts += [f'<p class="sl-notice">{escape(notice)}</p>' for notice in page.notices]
     if page.relaxations:
         buttons = "".join(

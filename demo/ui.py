@@ -31,7 +31,7 @@ from engine.i18n import Lang, language, product_title
 from engine.i18n import text as engine_text
 from engine.service import ShopLens
 from engine.settings import PROJECT_ROOT
-from engine.types import MAX_RESULTS, SORTS, Filters, Page, Query, make_filters
+from engine.types import MAX_RESULTS, OWN_CHIP, SORTS, Filters, Page, Query, make_filters
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +146,7 @@ def build_ui(shop: ShopLens) -> gr.Blocks:
         own = [categories, colours, price_min, price_max, rating, negative]
         asked = [text, image, audio, *own, sort, mode, text_weight, spoken, translate, personalise, shopper]
         page_outputs = [summary, results, nearest, more, categories, colours, price_band, price_min, price_max,
-                        rating, text, audio, dropped, shown, records, relaxations, url_state, suggestions]  # fmt: skip
+                        rating, text, audio, dropped, shown, records, relaxations, url_state, suggestions, negative]  # fmt: skip
         text_at = page_outputs.index(text)
 
         def run(lang: Lang, query: Query, personalise: bool, shopper: str, typed: str) -> list[Any]:
@@ -194,7 +194,7 @@ def build_ui(shop: ShopLens) -> gr.Blocks:
                 link.text if page.transcript else gr.update(), None if page.transcript else gr.update(),
                 list(query.dropped), query.k or top_k, present.hit_records(page.hits or page.nearest),
                 [{"filters": r.query.filters.model_dump(), "dropped": list(r.query.dropped)} for r in page.relaxations],
-                link.query_string(), "",
+                link.query_string(), "", query.negative,
             ]  # fmt: skip
 
         @friendly(len(page_outputs))
@@ -217,7 +217,9 @@ def build_ui(shop: ShopLens) -> gr.Blocks:
             """A chip removed, or a way out taken; a product card opens through ``open_product``."""
             data = event._data or {}
             *query_values, personalise_value, shopper_id = values
-            if "chip" in data:
+            if "chip" in data and data["chip"].startswith(OWN_CHIP):  # one of the shopper's own filters
+                query = query_of(*query_values, dropped_keys=dropped_keys).without_own(data["chip"])
+            elif "chip" in data:
                 query = query_of(*query_values, dropped_keys=[*dropped_keys, data["chip"]])
             elif "relax" in data and 0 <= int(data["relax"]) < len(options):
                 chosen = options[int(data["relax"])]

@@ -18,7 +18,7 @@ from engine.search.engine import SearchEngine
 from engine.search.facets import PRICE_BANDS, RATING_BANDS, REVIEW_BANDS
 from engine.settings import Settings
 from engine.shoppers.personal import Personaliser, Reason
-from engine.types import Chip, Facet, FacetValue, Filters, Hit, Page, Query, Relaxation, SearchResult
+from engine.types import OWN_CHIP, Chip, Facet, FacetValue, Filters, Hit, Page, Query, Relaxation, SearchResult
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ class PageMaker:
         hits = self.engine.explain(pool[: query.k or self.settings.top_k], result)
         page = Page(
             query=query, lang=lang, summary=self._summary(query, result, lang), hits=hits, total=len(pool),
-            chips=self._chips(result, lang), facets=self._facets(query, result, lang),
+            chips=self._chips(result, lang), filter_chips=self._filter_chips(query, lang), facets=self._facets(query, result, lang),
             notices=[text(key, lang, **values) for key, values in result.notices],
             reasons={hit.product.id: reasons[hit.product.id] for hit in hits if hit.product.id in reasons},
             transcript=result.transcript, personalised=personalised, timings=result.timings,
@@ -100,8 +100,9 @@ class PageMaker:
             return chips
         for key in understood.keys:
             kind, _, value = key.partition(":")
-            if kind == "price":
-                label = self.price_label(understood.price_min, understood.price_max, lang)
+            if kind == "price":  # as the filter reads it: "under 50 over 100" is 50-100 (Filters.from_understood)
+                words = Filters.from_understood(understood)
+                label = self.price_label(words.price_min, words.price_max, lang)
             elif kind == "colour":
                 label = text("chip.colour", lang, value=colour_label(value, lang))
             elif kind == "category":
@@ -109,6 +110,21 @@ class PageMaker:
             else:
                 label = text("chip.not", lang, value=value)
             chips.append(Chip(key, label))
+        return chips
+
+    def _filter_chips(self, query: Query, lang: Lang) -> list[Chip]:
+        """The shopper's own filters, each removable (:meth:`Query.without_own`)."""
+        own = query.filters
+        chips = [Chip(f"{OWN_CHIP}category:{c}", text("chip.category", lang, value=category_label(c, lang))) for c in own.categories]
+        chips += [Chip(f"{OWN_CHIP}colour:{c}", text("chip.colour", lang, value=colour_label(c, lang))) for c in own.colours]
+        if own.price_min is not None or own.price_max is not None:
+            chips.append(Chip(f"{OWN_CHIP}price", self.price_label(own.price_min, own.price_max, lang)))
+        if own.rating_min is not None:
+            chips.append(Chip(f"{OWN_CHIP}rating", text("rating.at_least", lang, stars=f"{own.rating_min:g}")))
+        if own.review_min is not None:
+            chips.append(Chip(f"{OWN_CHIP}reviews", text("rating.by_reviews", lang, stars=f"{own.review_min:g}")))
+        if query.negative.strip():
+            chips.append(Chip(f"{OWN_CHIP}not", text("chip.not", lang, value=query.negative.strip())))
         return chips
 
     def price_label(self, low: float | None, high: float | None, lang: Lang) -> str:

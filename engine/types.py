@@ -171,6 +171,23 @@ class Query(BaseModel):
         """No words, photo or voice: only filters (or nothing), so the catalogue is browsed."""
         return not self.text.strip() and self.image is None and self.audio is None
 
+    def without_own(self, key: str) -> Query:
+        """This query with one of the shopper's own filters taken off: a :attr:`Page.filter_chips` key
+        (``own:category:toys``, ``own:colour:red``, ``own:price``, ``own:rating``, ``own:reviews``,
+        ``own:not``). An unknown key changes nothing."""
+        kind, _, value = key.removeprefix(OWN_CHIP).partition(":")
+        own = self.filters
+        changes: dict[str, Any] = {
+            "category": {"categories": tuple(c for c in own.categories if c != value)},
+            "colour": {"colours": tuple(c for c in own.colours if c != value)},
+            "price": {"price_min": None, "price_max": None},
+            "rating": {"rating_min": None},
+            "reviews": {"review_min": None},
+        }.get(kind, {}) if key.startswith(OWN_CHIP) else {}  # fmt: skip
+        if key == f"{OWN_CHIP}not":
+            return self.model_copy(update={"negative": ""})
+        return self.model_copy(update={"filters": own.model_copy(update=changes)}) if changes else self
+
 
 @dataclass(frozen=True)
 class Hit:
@@ -206,9 +223,13 @@ class SearchResult:
 
 
 # --- what a page shows ------------------------------------------------------------------------------
+OWN_CHIP = "own:"  # the key prefix of a chip for one of the shopper's own filters (Page.filter_chips)
+
+
 @dataclass(frozen=True)
 class Chip:
-    """A filter read from the words, shown with a remove button. ``key`` goes into ``Query.dropped``."""
+    """A filter shown with a remove button. Read from the words (``Page.chips``): ``key`` goes into
+    ``Query.dropped``. One of the shopper's own (``Page.filter_chips``): ``Query.without_own(key)``."""
 
     key: str
     label: str
@@ -248,7 +269,10 @@ class Page:
     summary: str
     hits: list[Hit]
     total: int
-    chips: list[Chip] = field(default_factory=list)
+    chips: list[Chip] = field(default_factory=list)  # filters read from the words of this query
+    # The shopper's own filters (the sidebar's, or an API caller's), which stay from search to search:
+    # shown beside the results so a filter set for an earlier search never narrows a new one unseen.
+    filter_chips: list[Chip] = field(default_factory=list)
     facets: list[Facet] = field(default_factory=list)
     notices: list[str] = field(default_factory=list)
     reasons: dict[str, str] = field(default_factory=dict)  # product id -> why it was personalised

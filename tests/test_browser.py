@@ -189,6 +189,18 @@ def test_6_facets_click_sort_and_show_more(page):
     assert ratings == sorted(ratings, reverse=True)
 
 
+def test_a_ticked_filter_shows_beside_the_next_search_and_comes_off_there(page):
+    search(page, "red shoes under $50")
+    act(page, lambda: page.locator("#filter-category input[name=sports]").check())
+    search(page, "wireless headphones")  # the sidebar's filter stays, and says so beside the results
+    own = page.locator("#summary .sl-filter-chip[data-chip='own:category:sports']")
+    assert own.inner_text().startswith("sports") and chip_keys(page) == []
+    assert all(p.category == "sports" for p in products(page))
+    act(page, lambda: own.click())
+    assert page.locator("#summary .sl-filter-chip").count() == 0 and checked(page, "filter-category") == []
+    assert "Headphones" in " ".join(titles(page))
+
+
 def test_7_the_page_speaks_chinese_when_asked_and_by_default_for_chinese_browsers(page, browser, app_url, tmp_path):
     act(page, lambda: page.locator("#language label", has_text="中文").click())
     assert page.locator("#search-button").inner_text() == "搜索"

@@ -63,6 +63,36 @@ def test_own_filters_and_words_apply_together(shop):
     assert selected == {"black", "red"}  # the shopper's own controls, unchanged by the words
 
 
+def test_own_filters_stay_in_sight_from_search_to_search_and_come_off_one_by_one(shop):
+    own = make_filters(categories=["sports"], colours=["red"], price_max=80, rating_min=4)
+    first = shop.search_page(Query(text="red shoes under $50", filters=own, negative="leather"), lang="en")
+    assert [c.key for c in first.chips] == ["price", "colour:red", "category:shoes"]  # this query's words
+    assert [(c.key, c.label) for c in first.filter_chips] == [
+        ("own:category:sports", "sports"), ("own:colour:red", "colour: red"), ("own:price", "≤ $80"),
+        ("own:rating", "4★ & up"), ("own:not", "not: leather")]  # fmt: skip
+    again = Query(text="wireless headphones", filters=own, negative="leather")  # the sidebar kept them
+    second = shop.search_page(again)
+    assert second.chips == [] and [c.key for c in second.filter_chips] == [c.key for c in first.filter_chips]
+    assert second.hits and all(h.product.category == "sports" for h in second.hits)
+    freed = again.without_own("own:category:sports")
+    third = shop.search_page(freed)
+    assert freed.filters.categories == () and freed.filters.colours == ("red",) and freed.negative == "leather"
+    assert "own:category:sports" not in [c.key for c in third.filter_chips] and third.total > second.total
+    bare = freed
+    for chip in third.filter_chips:
+        bare = bare.without_own(chip.key)
+    assert bare.filters == Filters() and bare.negative == "" and shop.search_page(bare).filter_chips == []
+    assert again.without_own("own:nonsense") == again and again.without_own("price") == again  # a words chip: not own
+    chinese = shop.search_page(Query(filters=make_filters(categories=["shoes"], review_min=4)), lang="zh")
+    assert [c.label for c in chinese.filter_chips] == ["鞋子", "4★ 及以上（按评价）"]
+
+
+def test_contradicting_prices_in_the_words_read_as_the_range_between_them(shop):
+    page = shop.search_page(Query(text="shoes under 50 over 100", k=20))
+    assert [c.label for c in page.chips if c.key == "price"] == ["$50–$100"]
+    assert page.hits and all(50 <= h.product.price <= 100 for h in page.hits)
+
+
 def test_filters_alone_browse_best_rated_first_and_nothing_at_all_browses_everything(shop):
     toys = shop.search_page(Query(filters=make_filters(categories=["toys"]), k=10))
     ratings = [h.product.rating for h in toys.hits]
