@@ -80,8 +80,10 @@ LABELS: dict[str, dict[Lang, str]] = {
     },
     "devices.enter": {"en": "Have a code from your other device?", "zh": "有另一台设备的配对码？"},
     "devices.arrived": {
-        "en": "Opened from a pairing code: press “Join” under “You” to continue that profile on this device.",
-        "zh": "通过配对码打开：在“你”下方点击“配对”，即可在这台设备上继续那个档案。",
+        "en": "Opened from a pairing code. Join only a code from your own device: pressing “Join” under “You” "
+              "shares this device's history, reviews and votes with the device that showed it.",
+        "zh": "通过配对码打开。只配对你自己设备上的配对码：在“你”下方点击“配对”后，这台设备的浏览记录、评价和投票"
+              "将与显示该码的设备共享。",
     },
     "devices.join": {"en": "Join", "zh": "配对"},
     "devices.unpair": {"en": "Unpair this device", "zh": "取消本设备配对"},

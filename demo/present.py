@@ -75,7 +75,7 @@ def chips(page_chips: list[Chip], lang: Lang, kind: str = "sl-chip") -> str:
         for chip in page_chips
     )  # fmt: skip
     if kind == "sl-filter-chip":
-        items = f'<span class="sl-chips-label">{"筛选：" if lang == "zh" else "Filters:"}</span>{items}'
+        items = f'<span class="sl-chips-label">{escape(label("filters", lang))}{"：" if lang == "zh" else ":"}</span>{items}'
     return f'<div class="sl-chips">{items}</div>'
 
 

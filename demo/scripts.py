@@ -27,7 +27,8 @@ TOGGLE = """
 }
 """
 REVEAL = "(value) => { if (value) document.querySelector('#{panel}').classList.remove('sl-hidden'); }"
-# On a phone the filters start folded away; the "Filters" button in the result bar opens them.
+# On a phone the filters start folded away; the "Filters" button in the result bar opens them. Back and
+# Forward between searches reload the address they return to (see SET_URL); a change of #hash alone does not.
 ON_LOAD = """
 () => {
   const fold = (tries) => {
@@ -38,15 +39,30 @@ ON_LOAD = """
     }
   };
   fold(100);
-  window.addEventListener('popstate', () => location.reload());
+  window.slSearch = location.search;
+  window.addEventListener('popstate', () => { if (location.search !== window.slSearch) location.reload(); });
 }
 """
 OPEN_FILTERS = "() => { document.querySelector('#filters .toggle-button').click(); }"
 # Each search the shopper runs is a step of the browser's history, so Back returns to the one before.
-# The address reproduces a search (demo/urls.py), so going back or forward loads that address afresh.
+# The address reproduces a search (demo/urls.py), so going back or forward loads that address afresh
+# (a photo or a recording cannot travel in an address: such a step comes back as its words).
 SET_URL = """
 (state) => {
-  const address = state ? '?' + state : location.pathname;
-  if ((state ? '?' + state : '') !== location.search) history.pushState(null, '', address);
+  const wanted = new URLSearchParams(state || '').toString();
+  if (wanted === new URLSearchParams(location.search).toString()) return;
+  history.pushState(null, '', wanted ? '?' + wanted : location.pathname);
+  window.slSearch = location.search;
+}
+"""
+# A pairing code in the address is a key to another device's profile for ten minutes: once the page
+# has offered it (demo.ui's arrive), it leaves the address bar and the history.
+FORGET_PAIRING_CODE = """
+() => {
+  const address = new URL(location.href);
+  if (!address.searchParams.has('pair')) return;
+  address.searchParams.delete('pair');
+  history.replaceState(null, '', address.pathname + address.search + address.hash);
+  window.slSearch = location.search;
 }
 """

@@ -23,7 +23,7 @@ from demo.admin_ui import AdminPanel
 from demo.feedback import Refused, friendly
 from demo.i18n import label
 from demo.reviews_ui import ReviewPanel
-from demo.scripts import CLICKS, ON_LOAD, OPEN_FILTERS, REVEAL, SET_URL, TOGGLE
+from demo.scripts import CLICKS, FORGET_PAIRING_CODE, ON_LOAD, OPEN_FILTERS, REVEAL, SET_URL, TOGGLE
 from demo.urls import LinkState, pairing_code
 from demo.you_ui import YouPanel
 from engine.errors import ShopLensError
@@ -31,7 +31,7 @@ from engine.i18n import Lang, language, product_title
 from engine.i18n import text as engine_text
 from engine.service import ShopLens
 from engine.settings import PROJECT_ROOT
-from engine.types import MAX_RESULTS, OWN_CHIP, SORTS, Filters, Page, Query, make_filters
+from engine.types import MAX_RESULTS, SORTS, Filters, Page, Query, make_filters
 
 log = logging.getLogger(__name__)
 
@@ -217,10 +217,8 @@ def build_ui(shop: ShopLens) -> gr.Blocks:
             """A chip removed, or a way out taken; a product card opens through ``open_product``."""
             data = event._data or {}
             *query_values, personalise_value, shopper_id = values
-            if "chip" in data and data["chip"].startswith(OWN_CHIP):  # one of the shopper's own filters
-                query = query_of(*query_values, dropped_keys=dropped_keys).without_own(data["chip"])
-            elif "chip" in data:
-                query = query_of(*query_values, dropped_keys=[*dropped_keys, data["chip"]])
+            if "chip" in data:  # read from the words, or one of the shopper's own filters
+                query = query_of(*query_values, dropped_keys=dropped_keys).without_chip(str(data["chip"]))
             elif "relax" in data and 0 <= int(data["relax"]) < len(options):
                 chosen = options[int(data["relax"])]
                 query = query_of(*query_values).model_copy(update={
@@ -409,15 +407,16 @@ def build_ui(shop: ShopLens) -> gr.Blocks:
                 filters = Filters()  # a hand-edited link with, say, min above max: ignore its filters
             query = Query(text=link.text, negative=link.negative, sort=link.sort, dropped=tuple(link.dropped),
                           k=link.shown or top_k, filters=filters)  # fmt: skip
-            page = shop.search_page(query, shopper=shopper_id, lang=lang_value)
+            page = shop.search_page(query, shopper=shopper_id, lang=lang_value, record=False)  # opened, not searched
             outputs = render(page, link.text)
             outputs[text_at] = link.text
+            offer: tuple[list[Any], list[Any]] = ([], [])
             code = pairing_code(params)
-            if code:
-                gr.Info(label("devices.arrived", lang_value))
-            offer = ([profile_box, you.code_in, you.code_text], [gr.update(open=True), code, label("devices.arrived", lang_value)])
-            return merged(([shopper, lang, negative, sort], [shopper_id, lang_value, link.negative, link.sort]),
-                          (labelled, relabel(lang_value)), (page_outputs, outputs), offer if code else ([], []))
+            if code:  # from a scanned QR code: offered, with what joining shares, and joined only on Join
+                gr.Warning(label("devices.arrived", lang_value))
+                offer = ([profile_box, you.code_in, you.code_text], [gr.update(open=True), code, label("devices.arrived", lang_value)])
+            return merged(([shopper, lang, sort], [shopper_id, lang_value, link.sort]), (labelled, relabel(lang_value)),
+                          (page_outputs, outputs), offer)  # fmt: skip
 
         def standing(lang_value: Lang) -> list[Any]:
             """The banner of features that are off or indexing under way, and the buttons that still work."""
@@ -427,9 +426,9 @@ def build_ui(shop: ShopLens) -> gr.Blocks:
                     gr.update(interactive=status.voice), *(admin.status_updates(lang_value) if admin else [])]  # fmt: skip
 
         standing_outputs = [banner, status_timer, photo_button, voice_button, *(admin.status_outputs if admin else [])]
-        arrival_outputs = list(dict.fromkeys([shopper, lang, negative, sort, *labelled, *page_outputs, you.code_in,
-                                              you.code_text]))  # fmt: skip
-        blocks.load(arrive, [shopper], arrival_outputs, api_visibility="private").then(**refresh).then(
+        arrival_outputs = list(dict.fromkeys([shopper, lang, sort, *labelled, *page_outputs, you.code_in, you.code_text]))
+        blocks.load(arrive, [shopper], arrival_outputs, api_visibility="private").then(
+            None, js=FORGET_PAIRING_CODE).then(**refresh).then(
             standing, [lang], standing_outputs, api_visibility="private")  # fmt: skip
         status_timer.tick(standing, [lang], standing_outputs, api_visibility="private", show_progress="hidden")
         api.register(shop, concurrency_limit=SEARCH_CONCURRENCY, concurrency_id="search")

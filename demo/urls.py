@@ -11,10 +11,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
+from engine.shoppers.pairing import ALPHABET, CODE_LENGTH, normalise
 from engine.types import SORTS
 
 LIST_SEPARATOR = ","
-PAIRING_CODE_CHARS = 20  # engine.shoppers.pairing's codes are 8 symbols, shown with a dash
+PAIRING_LINK_CHARS = 40  # more than any way of writing one pairing code (engine.shoppers.pairing)
 
 
 @dataclass
@@ -63,13 +64,15 @@ class LinkState:
 
 
 def pairing_code(params: Mapping[str, str]) -> str | None:
-    """The pairing code a scanned QR code's link carries (``?pair=ABCD-EFGH``), if it looks like one.
+    """The pairing code a scanned QR code's link carries (``?pair=ABCD-EFGH``), if it is one.
 
     The page only offers it for joining: joining shares this device's profile with the device that
     showed the code, so it waits for the shopper to press Join rather than following a link.
     """
-    code = params.get("pair", "").strip().upper()
-    return code if 0 < len(code) <= PAIRING_CODE_CHARS and all(c.isalnum() or c == "-" for c in code) else None
+    code = normalise(params.get("pair", "")[:PAIRING_LINK_CHARS])
+    if len(code) != CODE_LENGTH or any(symbol not in ALPHABET for symbol in code):
+        return None
+    return f"{code[:4]}-{code[4:]}"
 
 
 def _list(value: str | None, *, lower: bool = True) -> list[str]:

@@ -1,11 +1,11 @@
 """From a search to a page: what the shopper is shown, in their language, the same for every caller.
 
 :class:`PageMaker` runs a :class:`~engine.types.Query` for one shopper and returns a
-:class:`~engine.types.Page`: the hits (personalised when asked), the filters read from the words as
-removable chips, facets with counts that are also the filter controls, notices, and, when nothing
+:class:`~engine.types.Page`: the hits (personalised when asked), the filters read from the words and
+the shopper's own filters as removable chips, facets with counts that are also the filter controls, notices, and, when nothing
 matches every filter, a way out (which filter to drop, and the nearest products without it). It
-records the search for the shopper's profile itself, so the web page, the JSON API and an MCP
-client all behave the same.
+records the search for the shopper's profile itself (not for a page opened from its address), so
+the web page, the JSON API and an MCP client all behave the same.
 """
 
 from __future__ import annotations
@@ -33,8 +33,10 @@ class PageMaker:
         self.engine = engine
         self.personal = personal
 
-    def page(self, query: Query, *, shopper: str = "", personalise: bool = True, lang: Lang = "en") -> Page:
-        """Run ``query`` for ``shopper`` and describe the result page; records the search event."""
+    def page(self, query: Query, *, shopper: str = "", personalise: bool = True, lang: Lang = "en",
+             record: bool = True) -> Page:  # fmt: skip
+        """Run ``query`` for ``shopper`` and describe the result page; records the search event unless
+        ``record`` is False (a page opened from its address: a shared link, or Back and Forward)."""
         result = self.engine.search(query)
         pool, reasons = result.pool, {}
         personalised = personalise and bool(shopper) and query.sort == "relevance" and not result.browsed
@@ -59,7 +61,7 @@ class PageMaker:
             page.notices.append(text("notice.personalised", lang))
         if not pool:
             self._way_out(page, result, lang)
-        if not query.is_empty:  # browsing by filters says nothing about taste
+        if record and not query.is_empty:  # browsing by filters says nothing about taste
             self.personal.record_search(shopper, self._searched_words(query, result) or None, _modality(query))
         return page
 
@@ -101,8 +103,7 @@ class PageMaker:
         for key in understood.keys:
             kind, _, value = key.partition(":")
             if kind == "price":  # as the filter reads it: "under 50 over 100" is 50-100 (Filters.from_understood)
-                words = Filters.from_understood(understood)
-                label = self.price_label(words.price_min, words.price_max, lang)
+                label = self.price_label(result.filters.words.price_min, result.filters.words.price_max, lang)
             elif kind == "colour":
                 label = text("chip.colour", lang, value=colour_label(value, lang))
             elif kind == "category":
@@ -113,7 +114,7 @@ class PageMaker:
         return chips
 
     def _filter_chips(self, query: Query, lang: Lang) -> list[Chip]:
-        """The shopper's own filters, each removable (:meth:`Query.without_own`)."""
+        """The shopper's own filters, each removable (:meth:`Query.without_chip`)."""
         own = query.filters
         chips = [Chip(f"{OWN_CHIP}category:{c}", text("chip.category", lang, value=category_label(c, lang))) for c in own.categories]
         chips += [Chip(f"{OWN_CHIP}colour:{c}", text("chip.colour", lang, value=colour_label(c, lang))) for c in own.colours]

@@ -346,8 +346,10 @@ class ShopLens:
         return PageMaker(self.settings, self.engine, self.personal)
 
     # --- what a shopper does: each call records its event ---------------------------------------
-    def search_page(self, query: Query, *, shopper: str = "", personalise: bool = True, lang: Lang = "en") -> Page:
-        """Everything a results page shows for ``query``; the search is recorded for ``shopper``.
+    def search_page(self, query: Query, *, shopper: str = "", personalise: bool = True, lang: Lang = "en",
+                    record: bool = True) -> Page:  # fmt: skip
+        """Everything a results page shows for ``query``; the search is recorded for ``shopper`` (unless
+        ``record`` is False: a page opened from its address, which the shopper did not search again).
 
         Photos and recordings are read only from the upload folders the server declared
         (:meth:`allow_uploads_from`): a request naming any other file on the server is refused.
@@ -355,7 +357,7 @@ class ShopLens:
         for path in (query.image, query.audio):
             if path is not None:
                 self.check_upload(path)
-        return self.pages.page(query, shopper=shopper, personalise=personalise, lang=lang)
+        return self.pages.page(query, shopper=shopper, personalise=personalise, lang=lang, record=record)
 
     def allow_uploads_from(self, *folders: str | Path) -> None:
         """Declare where uploaded files arrive (the web server's upload folder)."""

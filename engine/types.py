@@ -171,22 +171,28 @@ class Query(BaseModel):
         """No words, photo or voice: only filters (or nothing), so the catalogue is browsed."""
         return not self.text.strip() and self.image is None and self.audio is None
 
-    def without_own(self, key: str) -> Query:
-        """This query with one of the shopper's own filters taken off: a :attr:`Page.filter_chips` key
-        (``own:category:toys``, ``own:colour:red``, ``own:price``, ``own:rating``, ``own:reviews``,
-        ``own:not``). An unknown key changes nothing."""
+    def without_chip(self, key: str) -> Query:
+        """This query with one removable chip of its page taken off.
+
+        A chip read from the words (:attr:`Page.chips`, e.g. ``colour:red``) joins :attr:`dropped`; one
+        of the shopper's own filters (:attr:`Page.filter_chips`: ``filter:category:toys``,
+        ``filter:colour:red``, ``filter:price``, ``filter:rating``, ``filter:reviews``, ``filter:not``)
+        is cleared. An unknown ``filter:`` key changes nothing.
+        """
+        if not key.startswith(OWN_CHIP):
+            return self if key in self.dropped else self.model_copy(update={"dropped": (*self.dropped, key)})
         kind, _, value = key.removeprefix(OWN_CHIP).partition(":")
+        if kind == "not":
+            return self.model_copy(update={"negative": ""})
         own = self.filters
-        changes: dict[str, Any] = {
+        cleared: dict[str, Any] = {
             "category": {"categories": tuple(c for c in own.categories if c != value)},
             "colour": {"colours": tuple(c for c in own.colours if c != value)},
             "price": {"price_min": None, "price_max": None},
             "rating": {"rating_min": None},
             "reviews": {"review_min": None},
-        }.get(kind, {}) if key.startswith(OWN_CHIP) else {}  # fmt: skip
-        if key == f"{OWN_CHIP}not":
-            return self.model_copy(update={"negative": ""})
-        return self.model_copy(update={"filters": own.model_copy(update=changes)}) if changes else self
+        }.get(kind, {})  # fmt: skip
+        return self.model_copy(update={"filters": own.model_copy(update=cleared)}) if cleared else self
 
 
 @dataclass(frozen=True)
@@ -223,13 +229,12 @@ class SearchResult:
 
 
 # --- what a page shows ------------------------------------------------------------------------------
-OWN_CHIP = "own:"  # the key prefix of a chip for one of the shopper's own filters (Page.filter_chips)
+OWN_CHIP = "filter:"  # the key prefix of a chip for one of the shopper's own filters (Page.filter_chips)
 
 
 @dataclass(frozen=True)
 class Chip:
-    """A filter shown with a remove button. Read from the words (``Page.chips``): ``key`` goes into
-    ``Query.dropped``. One of the shopper's own (``Page.filter_chips``): ``Query.without_own(key)``."""
+    """A filter shown with a remove button; ``Query.without_chip(key)`` is the search without it."""
 
     key: str
     label: str

@@ -64,6 +64,8 @@ def test_paging_sorting_filtering_and_chinese(app):
     assert prices == sorted(prices) and len(prices) == 10
     assert {p["id"] for p in first["products"]}.isdisjoint(p["id"] for p in second["products"])
     assert all(p["category"] == "toys" for p in first["products"] + second["products"])
+    assert [(f["key"], f["label"]) for f in first["filters"]] == [("filter:category:toys", "toys")]  # the caller's own
+    assert first["understood"] == []
     browse = search(client, colours=["blue"], k=4, lang="zh")
     assert browse["summary"].endswith("件商品") and all(p["colour"] == "blue" for p in browse["products"])
     assert all(p["name"] == p["title_zh"] for p in browse["products"])

@@ -147,8 +147,9 @@ def test_a_scanned_pairing_link_offers_its_code_and_joins_only_when_asked(browse
         code = laptop.locator("#pair-code strong").inner_text()
         phone = device(browser, f"{url}?pair={code}")  # what the QR code opens
         try:
-            phone.get_by_text("Opened from a pairing code", exact=False).first.wait_for(state="visible")
+            phone.get_by_text("Join only a code from your own device", exact=False).first.wait_for(state="visible")
             assert phone.locator("#pair-code-in input, #pair-code-in textarea").input_value() == code
+            phone.wait_for_function("!location.search.includes('pair=')")  # the code leaves the address bar
             assert shop.pairing.devices(shopper_of(phone)) == [shopper_of(phone)]  # not joined by following a link
             phone.click("#pair-join")
             phone.get_by_text("shares one profile", exact=False).first.wait_for(state="visible")

@@ -5,7 +5,7 @@ from urllib.parse import parse_qsl
 
 import pytest
 
-from demo.urls import LinkState
+from demo.urls import LinkState, pairing_code
 from engine.errors import InvalidInputError
 from engine.i18n import ERRORS_ZH, error_text
 from engine.service import ShopLens
@@ -68,21 +68,23 @@ def test_own_filters_stay_in_sight_from_search_to_search_and_come_off_one_by_one
     first = shop.search_page(Query(text="red shoes under $50", filters=own, negative="leather"), lang="en")
     assert [c.key for c in first.chips] == ["price", "colour:red", "category:shoes"]  # this query's words
     assert [(c.key, c.label) for c in first.filter_chips] == [
-        ("own:category:sports", "sports"), ("own:colour:red", "colour: red"), ("own:price", "≤ $80"),
-        ("own:rating", "4★ & up"), ("own:not", "not: leather")]  # fmt: skip
+        ("filter:category:sports", "sports"), ("filter:colour:red", "colour: red"), ("filter:price", "≤ $80"),
+        ("filter:rating", "4★ & up"), ("filter:not", "not: leather")]  # fmt: skip
     again = Query(text="wireless headphones", filters=own, negative="leather")  # the sidebar kept them
     second = shop.search_page(again)
     assert second.chips == [] and [c.key for c in second.filter_chips] == [c.key for c in first.filter_chips]
     assert second.hits and all(h.product.category == "sports" for h in second.hits)
-    freed = again.without_own("own:category:sports")
+    freed = again.without_chip("filter:category:sports")
     third = shop.search_page(freed)
     assert freed.filters.categories == () and freed.filters.colours == ("red",) and freed.negative == "leather"
-    assert "own:category:sports" not in [c.key for c in third.filter_chips] and third.total > second.total
+    assert "filter:category:sports" not in [c.key for c in third.filter_chips] and third.total > second.total
     bare = freed
     for chip in third.filter_chips:
-        bare = bare.without_own(chip.key)
+        bare = bare.without_chip(chip.key)
     assert bare.filters == Filters() and bare.negative == "" and shop.search_page(bare).filter_chips == []
-    assert again.without_own("own:nonsense") == again and again.without_own("price") == again  # a words chip: not own
+    assert again.without_chip("filter:nonsense") == again and again.without_chip("filter:category:toys") == again
+    words = again.without_chip("price")  # a chip read from the words is dropped from them, once
+    assert words.dropped == ("price",) and words.without_chip("price") == words and words.filters == own
     chinese = shop.search_page(Query(filters=make_filters(categories=["shoes"], review_min=4)), lang="zh")
     assert [c.label for c in chinese.filter_chips] == ["鞋子", "4★ 及以上（按评价）"]
 
@@ -204,6 +206,9 @@ def test_a_search_is_recorded_once_however_it_is_refined(shop):
     shop.search_page(Query(filters=make_filters(categories=["home"])), shopper=shopper)  # browsing: not a search
     shop.search_page(Query(text="teapot"), shopper=shopper)
     assert [(e.kind, e.query) for e in shop.events.history(shopper)] == [("search", "teapot"), ("search", "lamp")]
+    for address in ("lamp", "teapot", "lamp"):  # Back, Forward, Back: pages opened from their address
+        assert shop.search_page(Query(text=address), shopper=shopper, record=False).hits
+    assert [(e.kind, e.query) for e in shop.events.history(shopper)] == [("search", "teapot"), ("search", "lamp")]
 
 
 def test_opening_carting_and_buying_are_recorded_by_the_engine(shop):
@@ -225,6 +230,14 @@ def test_personalised_pages_say_why(shop):
     assert page.personalised and page.reasons and all(CJK.search(reason) for reason in page.reasons.values())
     plain = shop.search_page(Query(text="red", k=10), shopper=shopper, personalise=False)
     assert not plain.personalised and plain.reasons == {}
+
+
+def test_a_pairing_link_carries_only_a_well_formed_code():
+    assert pairing_code({"pair": "abcd-efgh"}) == "ABCD-EFGH" and pairing_code({"pair": " ABCD EFGH "}) == "ABCD-EFGH"
+    for hostile in ("", "ABCD-EFG", "ABCD-EFGHJ", "ABCD-EF1H", "ABCD-EFG0", "ＡＢＣＤ-ＥＦＧＨ", "١٢٣٤٥٦٧٨", "ß" * 10,
+                    "**ABCD**-EFGH<script>", "A" * 10_000):  # 1 and 0 are not in the alphabet; wide and foreign digits
+        assert pairing_code({"pair": hostile}) is None, hostile
+    assert pairing_code({}) is None
 
 
 def test_links_carry_the_query_and_its_filters():
