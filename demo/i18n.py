@@ -55,6 +55,7 @@ LABELS: dict[str, dict[Lang, str]] = {
     "reviews": {"en": "Reviews", "zh": "评价"},
     "reviews.none": {"en": "No reviews yet. Be the first to write one.", "zh": "还没有评价，来写第一条吧。"},
     "reviews.count": {"en": "reviews", "zh": "条评价"},
+    "reviews.count.one": {"en": "review", "zh": "条评价"},
     "reviews.why": {"en": "shown here because", "zh": "排在这里是因为"},
     "reviews.helpful": {"en": "Helpful", "zh": "有用"},
     "reviews.delete": {"en": "Delete my review", "zh": "删除我的评价"},

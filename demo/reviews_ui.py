@@ -34,7 +34,8 @@ def reviews_html(view: ReviewsView, lang: Lang) -> str:
     if not view.items:
         return f'<p class="sl-muted">{escape(label("reviews.none", lang))}</p>'
     head = f'<p class="sl-review-summary">{_stars(view.stars)} {view.stars:.1f} · {view.count} ' if view.stars else "<p>"
-    head += f'{escape(label("reviews.count", lang))}</p><p class="sl-muted">{escape(view.summary)}</p>'
+    head += f'{escape(label("reviews.count.one" if view.count == 1 else "reviews.count", lang))}</p>'
+    head += f'<p class="sl-muted">{escape(view.summary)}</p>'
     items = []
     for item in view.items:
         photo = (f'<img class="sl-review-photo" src="review-img/{quote(item.id, safe="")}" alt="" loading="lazy">'

@@ -24,7 +24,7 @@ from demo.feedback import Refused, friendly
 from demo.i18n import label
 from demo.reviews_ui import ReviewPanel
 from demo.scripts import CLICKS, FORGET_PAIRING_CODE, ON_LOAD, OPEN_FILTERS, REVEAL, SET_URL, TOGGLE
-from demo.urls import LinkState, pairing_code
+from demo.urls import MODES, LinkState, pairing_code
 from demo.you_ui import YouPanel
 from engine.errors import ShopLensError
 from engine.i18n import Lang, language, product_title
@@ -53,7 +53,6 @@ SEARCH_CONCURRENCY = 2
 QUEUE_SIZE = 500  # requests waiting beyond this are told the server is busy instead of waiting minutes
 STYLE = PROJECT_ROOT / "demo" / "style.css"
 THEME = gr.themes.Soft(primary_hue="indigo", secondary_hue="pink")
-MODES = ("hybrid", "vector", "lexical")
 SPOKEN = ("detect", "en", "zh")
 TOUR_PERSONAL_VIEWS = ("music-violin-red", "music-acoustic-guitar-red")
 
@@ -178,6 +177,7 @@ def build_ui(shop: ShopLens) -> gr.Blocks:
                 price_max=own_filters.price_max, rating_min=own_filters.rating_min, review_min=own_filters.review_min,
                 sort=query.sort,
                 dropped=list(query.dropped), shown=query.k if query.k != top_k else None, lang=lang if lang != "en" else None,
+                mode=query.mode,
             )  # fmt: skip
             band = next(iter(present.selected(facets["price"])), "any" if own_filters.price_min is None
                         and own_filters.price_max is None else None)  # fmt: skip
@@ -406,7 +406,7 @@ def build_ui(shop: ShopLens) -> gr.Blocks:
             except ShopLensError:
                 filters = Filters()  # a hand-edited link with, say, min above max: ignore its filters
             query = Query(text=link.text, negative=link.negative, sort=link.sort, dropped=tuple(link.dropped),
-                          k=link.shown or top_k, filters=filters)  # fmt: skip
+                          k=link.shown or top_k, filters=filters, mode=link.mode)  # fmt: skip
             page = shop.search_page(query, shopper=shopper_id, lang=lang_value, record=False)  # opened, not searched
             outputs = render(page, link.text)
             outputs[text_at] = link.text
@@ -415,7 +415,7 @@ def build_ui(shop: ShopLens) -> gr.Blocks:
             if code:  # from a scanned QR code: offered, with what joining shares, and joined only on Join
                 gr.Warning(label("devices.arrived", lang_value))
                 offer = ([profile_box, you.code_in, you.code_text], [gr.update(open=True), code, label("devices.arrived", lang_value)])
-            return merged(([shopper, lang, sort], [shopper_id, lang_value, link.sort]), (labelled, relabel(lang_value)),
+            return merged(([shopper, lang, sort, mode], [shopper_id, lang_value, link.sort, link.mode]), (labelled, relabel(lang_value)),
                           (page_outputs, outputs), offer)  # fmt: skip
 
         def standing(lang_value: Lang) -> list[Any]:
@@ -426,7 +426,7 @@ def build_ui(shop: ShopLens) -> gr.Blocks:
                     gr.update(interactive=status.voice), *(admin.status_updates(lang_value) if admin else [])]  # fmt: skip
 
         standing_outputs = [banner, status_timer, photo_button, voice_button, *(admin.status_outputs if admin else [])]
-        arrival_outputs = list(dict.fromkeys([shopper, lang, sort, *labelled, *page_outputs, you.code_in, you.code_text]))
+        arrival_outputs = list(dict.fromkeys([shopper, lang, sort, mode, *labelled, *page_outputs, you.code_in, you.code_text]))
         blocks.load(arrive, [shopper], arrival_outputs, api_visibility="private").then(
             None, js=FORGET_PAIRING_CODE).then(**refresh).then(
             standing, [lang], standing_outputs, api_visibility="private")  # fmt: skip

@@ -1,6 +1,6 @@
 """Links that reproduce a search: the query and its filters in the page's address.
 
-``?q=red+shoes&cat=shoes&colour=red&max=50&sort=price_asc&drop=colour:red&n=24&lang=zh``. A photo
+``?q=red+shoes&cat=shoes&colour=red&max=50&sort=price_asc&drop=colour:red&n=24&lang=zh&mode=lexical``. A photo
 or a recording cannot travel in a link; everything else does. A pairing QR code's link carries
 ``?pair=CODE`` (:func:`pairing_code`).
 """
@@ -15,6 +15,7 @@ from engine.shoppers.pairing import ALPHABET, CODE_LENGTH, normalise
 from engine.types import SORTS
 
 LIST_SEPARATOR = ","
+MODES = ("hybrid", "vector", "lexical")  # Query.mode: how the words are read; hybrid unless the shopper chose
 PAIRING_LINK_CHARS = 40  # more than any way of writing one pairing code (engine.shoppers.pairing)
 
 
@@ -34,6 +35,7 @@ class LinkState:
     dropped: list[str] = field(default_factory=list)
     shown: int | None = None
     lang: str | None = None
+    mode: str = "hybrid"
 
     @property
     def asks_for_results(self) -> bool:
@@ -46,6 +48,7 @@ class LinkState:
             ("colour", LIST_SEPARATOR.join(self.colours)), ("min", _number(self.price_min)), ("max", _number(self.price_max)),
             ("rating", _number(self.rating_min)), ("reviews", _number(self.review_min)), ("sort", "" if self.sort == "relevance" else self.sort),
             ("drop", LIST_SEPARATOR.join(self.dropped)), ("n", str(self.shown or "")), ("lang", self.lang or ""),
+            ("mode", "" if self.mode == "hybrid" else self.mode),
         ]  # fmt: skip
         return urlencode([(key, value) for key, value in pairs if value])
 
@@ -60,6 +63,7 @@ class LinkState:
             rating_min=_positive(params.get("rating"), limit=5), review_min=_positive(params.get("reviews"), limit=5), sort=sort if sort in SORTS else "relevance",
             dropped=_list(params.get("drop"), lower=False), shown=_count(params.get("n")),
             lang=params.get("lang") if params.get("lang") in ("en", "zh") else None,
+            mode=params.get("mode", "hybrid") if params.get("mode") in MODES else "hybrid",
         )  # fmt: skip
 
 

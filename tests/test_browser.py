@@ -256,6 +256,17 @@ def test_a_link_reproduces_the_search(page, browser):
         again.context.close()
 
 
+def test_a_link_keeps_how_the_words_are_read(browser, app_url):
+    page = open_page(browser, f"{app_url}?q=gift&mode=lexical")
+    try:
+        page.locator("#filters button", has_text="Search options").first.click()  # the accordion holding the mode
+        assert page.locator("#mode label:has(input:checked)").inner_text().strip() == "Words only (BM25)"
+        search(page, "teapot")
+        page.wait_for_function("location.search.includes('mode=lexical') && location.search.includes('q=teapot')")
+    finally:
+        page.context.close()
+
+
 def test_no_results_says_why_and_offers_to_drop_the_filter(page):
     act(page, lambda: page.locator("#filter-category input[name=toys]").check())
     search(page, "red running shoes")

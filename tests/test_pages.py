@@ -5,11 +5,12 @@ from urllib.parse import parse_qsl
 
 import pytest
 
+from demo.reviews_ui import reviews_html
 from demo.urls import LinkState, pairing_code
 from engine.errors import InvalidInputError
 from engine.i18n import ERRORS_ZH, error_text
 from engine.service import ShopLens
-from engine.types import Filters, Query, make_filters
+from engine.types import Filters, Query, ReviewItem, ReviewsView, make_filters
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
 
@@ -232,6 +233,13 @@ def test_personalised_pages_say_why(shop):
     assert not plain.personalised and plain.reasons == {}
 
 
+def test_the_review_count_reads_as_a_count():
+    item = ReviewItem("r1", 4, "Lovely", "a shopper", "today", 0, "", False, False, False, False)
+    assert "· 1 review</p>" in reviews_html(ReviewsView("Liked.", 4.0, 1, [item]), "en")
+    assert "· 2 reviews</p>" in reviews_html(ReviewsView("Liked.", 4.0, 2, [item, item]), "en")
+    assert "· 1 条评价</p>" in reviews_html(ReviewsView("喜欢。", 4.0, 1, [item]), "zh")
+
+
 def test_a_pairing_link_carries_only_a_well_formed_code():
     assert pairing_code({"pair": "abcd-efgh"}) == "ABCD-EFGH" and pairing_code({"pair": " ABCD EFGH "}) == "ABCD-EFGH"
     for hostile in ("", "ABCD-EFG", "ABCD-EFGHJ", "ABCD-EF1H", "ABCD-EFG0", "ＡＢＣＤ-ＥＦＧＨ", "١٢٣٤٥٦٧٨", "ß" * 10,
@@ -242,11 +250,15 @@ def test_a_pairing_link_carries_only_a_well_formed_code():
 
 def test_links_carry_the_query_and_its_filters():
     state = LinkState(text="red shoes", negative="leather", categories=["shoes"], colours=["red", "black"], price_min=10,
-                      price_max=50.5, rating_min=4, sort="price_asc", dropped=["colour:red"], shown=24, lang="zh")  # fmt: skip
+                      price_max=50.5, rating_min=4, sort="price_asc", dropped=["colour:red"], shown=24, lang="zh",
+                      mode="lexical")  # fmt: skip
     again = LinkState.from_params(dict(parse_qsl(state.query_string())))
-    assert again == state
-    hostile = LinkState.from_params({"min": "-5", "max": "abc", "sort": "drop tables", "n": "100000", "lang": "fr"})
-    assert (hostile.price_min, hostile.price_max, hostile.sort, hostile.shown, hostile.lang) == (None, None, "relevance", None, None)
+    assert again == state and "mode=lexical" in state.query_string()
+    assert "mode" not in LinkState(text="red shoes").query_string()  # the default stays out of the address
+    hostile = LinkState.from_params({"min": "-5", "max": "abc", "sort": "drop tables", "n": "100000", "lang": "fr",
+                                     "mode": "everything"})  # fmt: skip
+    assert (hostile.price_min, hostile.price_max, hostile.sort, hostile.shown, hostile.lang, hostile.mode) == (
+        None, None, "relevance", None, None, "hybrid")  # fmt: skip
     assert Filters(categories=state.categories) == make_filters(categories=["shoes"])
 
 
