@@ -52,6 +52,12 @@ LABELS: dict[str, dict[Lang, str]] = {
     "forget.id": {"en": "Event to forget", "zh": "要删除的记录编号"},
     "forget.one": {"en": "Forget this", "zh": "删除这条"},
     "forget.all": {"en": "Forget me", "zh": "删除我的全部记录"},
+    "forget.ask": {
+        "en": "Forget everything this shop knows about you, on every device paired with this one? There is no undo.",
+        "zh": "删除本店关于你的全部记录（包括与本设备配对的所有设备）？此操作无法撤销。",
+    },
+    "forget.confirm": {"en": "Yes, forget me", "zh": "确定删除"},
+    "forget.cancel": {"en": "Keep my data", "zh": "保留我的数据"},
     "reviews": {"en": "Reviews", "zh": "评价"},
     "reviews.none": {"en": "No reviews yet. Be the first to write one.", "zh": "还没有评价，来写第一条吧。"},
     "reviews.count": {"en": "reviews", "zh": "条评价"},

@@ -65,11 +65,16 @@ class YouPanel:
                                           (label("data.reviews_keep", "en"), "anonymise")], value="delete",
                                          label=label("data.reviews", "en"), elem_id="forget-reviews")  # fmt: skip
             self.forget_all = gr.Button(label("forget.all", "en"), variant="stop", elem_id="forget-me", size="sm")
+        with gr.Row(visible=False, elem_id="forget-me-ask") as self.ask:  # forgetting everything is asked twice
+            self.ask_text = gr.Markdown(label("forget.ask", "en"))
+            self.confirm = gr.Button(label("forget.confirm", "en"), variant="stop", elem_id="forget-me-confirm", size="sm")
+            self.cancel = gr.Button(label("forget.cancel", "en"), elem_id="forget-me-cancel", size="sm")
 
     @property
     def labelled(self) -> list[gr.components.Component]:
         return [self.event_id, self.forget_one, self.devices_title, self.show_code, self.code_in, self.join, self.unpair,
-                self.data_title, self.export, self.download, self.keep_reviews, self.forget_all]  # fmt: skip
+                self.data_title, self.export, self.download, self.keep_reviews, self.forget_all, self.ask_text,
+                self.confirm, self.cancel]  # fmt: skip
 
     def relabel(self, lang: Lang) -> list[Any]:
         return [gr.update(label=label("forget.id", lang)), gr.update(value=label("forget.one", lang)),
@@ -79,7 +84,8 @@ class YouPanel:
                 gr.update(value=label("data.export", lang)), gr.update(label=label("data.download", lang)),
                 gr.update(label=label("data.reviews", lang), choices=[(label("data.reviews_delete", lang), "delete"),
                                                                       (label("data.reviews_keep", lang), "anonymise")]),
-                gr.update(value=label("forget.all", lang))]  # fmt: skip
+                gr.update(value=label("forget.all", lang)), label("forget.ask", lang),
+                gr.update(value=label("forget.confirm", lang)), gr.update(value=label("forget.cancel", lang))]  # fmt: skip
 
     def wire(self, lang: gr.Radio, shopper: gr.BrowserState, refresh: dict[str, Any]) -> None:
         private = dict(api_visibility="private")
@@ -126,4 +132,7 @@ class YouPanel:
         self.join.click(join, [lang, shopper, self.code_in], self.code_in, **private).then(**refresh)
         self.unpair.click(unpair, [lang, shopper], None, **private).then(**refresh)
         self.export.click(export, [lang, shopper], self.download, **private)
-        self.forget_all.click(forget_me, [lang, shopper, self.keep_reviews], None, **private).then(**refresh)
+        self.forget_all.click(lambda: gr.update(visible=True), None, self.ask, **private)
+        self.cancel.click(lambda: gr.update(visible=False), None, self.ask, **private)
+        self.confirm.click(lambda: gr.update(visible=False), None, self.ask, **private).then(
+            forget_me, [lang, shopper, self.keep_reviews], None, **private).then(**refresh)  # fmt: skip

@@ -176,9 +176,14 @@ def test_export_then_forget_me_keeping_reviews_anonymous(browser, app, tmp_path)
         assert any(e.get("product_id") == "music-violin-red" for e in exported["events"])
         assert any("bow is cheap" in r["text"] for r in exported["reviews"])
         page.locator("#forget-reviews label", has_text="a shopper").click()
-        page.click("#forget-me")
-        page.get_by_text("Forgotten:", exact=False).first.wait_for(state="visible")
         me = shopper_of(page)
+        page.click("#forget-me")  # asked first: "Keep my data" keeps it
+        page.click("#forget-me-cancel")
+        page.locator("#forget-me-confirm").wait_for(state="hidden")
+        assert shop.events.history(me)
+        page.click("#forget-me")
+        page.click("#forget-me-confirm")
+        page.get_by_text("Forgotten:", exact=False).first.wait_for(state="visible")
         assert shop.events.history(me) == []
         with sqlite3.connect(shop.database.path) as raw:
             rows = raw.execute("SELECT shopper, author, origin FROM reviews WHERE text LIKE '%bow is cheap%'").fetchall()
