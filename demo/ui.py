@@ -24,14 +24,14 @@ from demo.feedback import Refused, friendly
 from demo.i18n import label
 from demo.reviews_ui import ReviewPanel
 from demo.scripts import CLICKS, FORGET_PAIRING_CODE, ON_LOAD, OPEN_FILTERS, REVEAL, SET_URL, TOGGLE
-from demo.urls import MODES, LinkState, pairing_code
+from demo.urls import LinkState, pairing_code
 from demo.you_ui import YouPanel
 from engine.errors import ShopLensError
 from engine.i18n import Lang, language, product_title
 from engine.i18n import text as engine_text
 from engine.service import ShopLens
 from engine.settings import PROJECT_ROOT
-from engine.types import MAX_RESULTS, SORTS, Filters, Page, Query, make_filters
+from engine.types import MAX_RESULTS, MODES, SORTS, Filters, Page, Query, make_filters
 
 log = logging.getLogger(__name__)
 

@@ -12,10 +12,9 @@ from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
 from engine.shoppers.pairing import ALPHABET, CODE_LENGTH, normalise
-from engine.types import SORTS
+from engine.types import MODES, SORTS
 
 LIST_SEPARATOR = ","
-MODES = ("hybrid", "vector", "lexical")  # Query.mode: how the words are read; hybrid unless the shopper chose
 PAIRING_LINK_CHARS = 40  # more than any way of writing one pairing code (engine.shoppers.pairing)
 
 

@@ -32,6 +32,8 @@ Kind = Literal["image", "text"]  # the two CLIP vectors every product has
 KINDS: tuple[Kind, ...] = ("image", "text")
 Sort = Literal["relevance", "price_asc", "price_desc", "rating", "reviews"]
 SORTS: tuple[Sort, ...] = ("relevance", "price_asc", "price_desc", "rating", "reviews")
+Mode = Literal["hybrid", "vector", "lexical"]  # how the words are read: both ways, by meaning only, as words only
+MODES: tuple[Mode, ...] = ("hybrid", "vector", "lexical")
 MAX_RESULTS = 100  # the ranked pool a search returns; "show more" pages through it
 
 
@@ -159,7 +161,7 @@ class Query(BaseModel):
     dropped: tuple[str, ...] = ()  # chips read from the words that the shopper removed ("colour:red")
     sort: Sort = "relevance"
     k: int | None = Field(None, ge=1, le=MAX_RESULTS)  # how many hits to return (the ranked pool is larger)
-    mode: Literal["hybrid", "vector", "lexical"] = "hybrid"
+    mode: Mode = "hybrid"
     understand: bool = True  # read price, colour, category and "not ..." from the words
     spelling: Literal["auto", "eager", "off"] = "auto"  # fix typed words; "eager" also corrects common English
     synonyms: bool = True  # search the catalogue's synonyms of the words too

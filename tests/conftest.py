@@ -280,3 +280,24 @@ def browser():
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield browser
         browser.close()
+
+
+# --- the shopper page in Chromium (tests/browser_page.py has the steps) ------------------------------
+@pytest.fixture(scope="module")
+def app_url(bundled_settings, shared_speech):
+    """The bundled catalogue served by a live app, one per browser test module."""
+    from tests.app_server import running_app
+    from tests.browser_page import TOP_K
+
+    with running_app(bundled_settings(top_k=TOP_K), speech=shared_speech) as (url, _):
+        yield url
+
+
+@pytest.fixture
+def page(browser, app_url):
+    """A fresh browser context on the served page, its results loaded."""
+    from tests.browser_page import open_page
+
+    page = open_page(browser, app_url)
+    yield page
+    page.context.close()

@@ -30,8 +30,8 @@ from engine.service import UPLOADS, ShopLens
 from engine.settings import BUNDLED_CATALOGUE
 from engine.types import Query
 from tests.app_server import running_app
+from tests.browser_page import open_page, search, settle, titles
 from tests.conftest import wait_until, write_catalogue
-from tests.test_browser import open_page, search, settle, titles
 from tests.test_uploads import make_zip, picture
 
 TOKEN = "owner-secret-4821"

@@ -2,107 +2,31 @@
 
 Each of the first seven tests guards one problem found in a walkthrough (issue #7); the rest walk the
 other flows: photo, voice, photo plus words, the product panel, "For you" and the guided tour.
+Addresses and history (links, Back and Forward) are in tests/test_browser_links.py.
 """
 
 from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from engine.catalogue.products import load_catalogue
-from engine.settings import BUNDLED_CATALOGUE, PROJECT_ROOT
-from tests.app_server import running_app
+from tests.browser_page import (
+    EXAMPLES,
+    PRODUCTS,
+    TOP_K,
+    act,
+    checked,
+    chip_keys,
+    choose_sort,
+    open_page,
+    products,
+    search,
+    settle,
+    summary,
+    titles,
+    upload,
+)
 
 pytestmark = pytest.mark.browser
-TOP_K = 6
-WAIT_MS = 90_000
-PRODUCTS = {p.title: p for p in load_catalogue(BUNDLED_CATALOGUE).products}
-EXAMPLES = PROJECT_ROOT / "assets" / "examples"
-
-
-@pytest.fixture(scope="module")
-def app_url(bundled_settings, shared_speech):
-    with running_app(bundled_settings(top_k=TOP_K), speech=shared_speech) as (url, _):
-        yield url
-
-
-def open_page(browser, url, *, width=1300, height=1000, locale="en-US"):
-    context = browser.new_context(viewport={"width": width, "height": height}, locale=locale)
-    page = context.new_page()
-    page.set_default_timeout(WAIT_MS)
-    page.goto(url)
-    page.wait_for_selector("#results .sl-card")
-    settle(page)
-    return page
-
-
-@pytest.fixture
-def page(browser, app_url):
-    page = open_page(browser, app_url)
-    yield page
-    page.context.close()
-
-
-# --- helpers ---------------------------------------------------------------------------------------
-def settle(page) -> None:
-    """Wait until no Gradio event is running (every status tracker hidden)."""
-    page.wait_for_timeout(150)
-    page.wait_for_function("[...document.querySelectorAll('[data-testid=status-tracker]')]"
-                           ".every(tracker => tracker.classList.contains('hide'))")  # fmt: skip
-
-
-def summary(page) -> str:
-    return page.locator("#summary .sl-summary").inner_text()
-
-
-def search(page, words: str, *, expect: str | None = None) -> None:
-    before = page.locator("#summary").inner_html()
-    page.fill("#query-text textarea", words)
-    page.click("#search-button")
-    page.wait_for_function("(before) => document.querySelector('#summary').innerHTML !== before", arg=before)
-    settle(page)
-    if expect:
-        assert expect in summary(page)
-
-
-def act(page, action) -> None:
-    """Do something that re-renders the results, and wait until it has."""
-    before = page.locator("#summary").inner_html() + page.locator("#results").inner_html()
-    action()
-    page.wait_for_function("(before) => document.querySelector('#summary').innerHTML"
-                           " + document.querySelector('#results').innerHTML !== before", arg=before)  # fmt: skip
-    settle(page)
-
-
-def titles(page, where: str = "#results") -> list[str]:
-    return page.locator(f"{where} .sl-card .sl-title").all_inner_texts()
-
-
-def products(page, where: str = "#results"):
-    return [PRODUCTS[title] for title in titles(page, where)]
-
-
-def chip_keys(page) -> list[str]:
-    return page.locator("#summary .sl-chip").evaluate_all("chips => chips.map(c => c.dataset.chip)")
-
-
-def checked(page, control: str) -> list[str]:
-    return page.locator(f"#{control} input:checked").evaluate_all("boxes => boxes.map(b => b.name)")
-
-
-def choose_sort(page, label: str) -> None:
-    page.click("#sort input[role=combobox]")
-    act(page, lambda: page.get_by_role("option", name=label).click())
-
-
-def upload(page, component: str, path) -> None:
-    """Choose a file in the photo or voice panel and wait until the server has received it."""
-    panel = "#photo-panel" if component == "query-image" else "#voice-panel"
-    if "sl-hidden" in (page.locator(panel).get_attribute("class") or ""):
-        page.click("#photo-button" if component == "query-image" else "#voice-button")
-    if component == "query-audio":
-        page.locator("#query-audio button[aria-label='Upload file']").click()
-    with page.expect_response(lambda response: "/gradio_api/upload" in response.url and response.ok):
-        page.locator(f"#{component} input[type=file]").set_input_files(str(path))
 
 
 # --- the seven walkthrough problems ----------------------------------------------------------------
@@ -239,34 +163,6 @@ def test_removing_a_chip_runs_the_search_again_without_it(page):
     assert chip_keys(page) == ["price", "colour:red", "category:shoes"]
 
 
-def test_a_link_reproduces_the_search(page, browser):
-    search(page, "gift")
-    act(page, lambda: page.locator("#filter-colour input[name=green]").check())
-    choose_sort(page, "Price: high to low")
-    act(page, lambda: page.click("#show-more"))
-    expected, link = titles(page), page.url
-    assert {"q", "colour", "sort", "n"} <= set(parse_qs(urlparse(link).query))
-    again = open_page(browser, link)
-    try:
-        assert titles(again) == expected
-        assert again.locator("#query-text textarea").input_value() == "gift"
-        assert checked(again, "filter-colour") == ["green"]
-        assert again.locator("#sort input[role=combobox]").input_value() == "Price: high to low"
-    finally:
-        again.context.close()
-
-
-def test_a_link_keeps_how_the_words_are_read(browser, app_url):
-    page = open_page(browser, f"{app_url}?q=gift&mode=lexical")
-    try:
-        page.locator("#filters button", has_text="Search options").first.click()  # the accordion holding the mode
-        assert page.locator("#mode label:has(input:checked)").inner_text().strip() == "Words only (BM25)"
-        search(page, "teapot")
-        page.wait_for_function("location.search.includes('mode=lexical') && location.search.includes('q=teapot')")
-    finally:
-        page.context.close()
-
-
 def test_no_results_says_why_and_offers_to_drop_the_filter(page):
     act(page, lambda: page.locator("#filter-category input[name=toys]").check())
     search(page, "red running shoes")
@@ -350,23 +246,6 @@ def test_the_photo_a_search_uses_stays_in_sight_and_closing_it_takes_it_out(page
     assert "your photo" not in summary(page)
     page.click("#photo-button")
     assert page.locator("#query-image img").count() == 0
-
-
-def test_back_and_forward_walk_through_the_searches(page):
-    for words in ("lamp", "kettle", "drill"):
-        search(page, words)
-        page.wait_for_function("(w) => location.search.includes('q=' + w)", arg=words)  # its history step is in
-
-    def shows(words: str) -> None:
-        page.wait_for_selector("#results .sl-card")
-        page.wait_for_function("(w) => document.querySelector('#query-text textarea')?.value === w", arg=words)
-        settle(page)
-        assert summary(page).endswith(f"“{words}”")
-
-    for move, words in ((page.go_back, "kettle"), (page.go_back, "lamp"), (page.go_forward, "kettle")):
-        with page.expect_navigation():
-            move()
-        shows(words)
 
 
 def test_photo_plus_words(page):

@@ -8,7 +8,7 @@ import pytest
 
 from engine.settings import PROJECT_ROOT
 from tests.app_server import running_app
-from tests.test_browser import WAIT_MS, search, settle
+from tests.browser_page import WAIT_MS, search, settle
 
 pytestmark = pytest.mark.browser
 PRODUCT = "Red Violin"
